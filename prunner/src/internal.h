@@ -1,0 +1,156 @@
+/*
+ * internal.h - the runner and worker structures shared by runner.c,
+ * worker.c, idle.c and module.c.  docs/design.md explains the protocols;
+ * each field says what protects it.
+ */
+#ifndef PR_INTERNAL_H
+#define PR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "deque.h"
+#include "dict.h"
+#include "idle.h"
+#include "injector.h"
+#include "prunner.h"
+#include "task.h"
+#include "util.h"
+
+/* Initial deque size: 2^PR_DEQUE_LOG_CAP slots; it grows on demand. */
+#define PR_DEQUE_LOG_CAP 10
+/* Most tasks a worker moves from the injector to its deque at once; must
+ * stay below the deque's initial capacity so the moves never allocate. */
+#define PR_INJECT_BATCH 64
+
+/*
+ * One worker.  Three cache lines of distinct writers:
+ *   - the deque (its own two lines, see deque.h);
+ *   - `hot`: written only by the owner, per task;
+ *   - `idle`: written by the owner on idle/busy transitions, read by
+ *     termination detectors.
+ */
+struct pr_worker {
+	struct pr_deque deque;
+
+	/* Owner-only state (no other thread reads these). */
+	PR_CACHE_ALIGNED struct pr_task_cache cache;
+	prunner_t *runner;
+	int index;
+	bool idle_set;   /* mirror of `idle`, owner's copy */
+	uint64_t rng;    /* xorshift state for victim selection */
+	pthread_t thread;
+	char name[24]; /* "prunner-wN"; at most 15 chars for N <= PRUNNER_MAX_WORKERS */
+
+	/* Counters: each written only by its owner (a plain increment
+	 * published with a release store), read by detectors and by the
+	 * thread that ends a run.  They only ever grow, over all runs.
+	 * posted:   tasks this worker posted to its own runner;
+	 * finished: tasks this worker ran, plus posts of its that failed
+	 *           after `posted` was counted (so that posted and finished
+	 *           stay balanced). */
+	PR_CACHE_ALIGNED _Atomic uint64_t posted;
+	_Atomic uint64_t finished;
+	_Atomic uint64_t failed;
+	_Atomic uint64_t steals;
+	_Atomic uint64_t sleeps;
+
+	/* 1 while the worker has found no work since its last task.  Written
+	 * only by the owner (seq_cst), read by detectors (seq_cst). */
+	PR_CACHE_ALIGNED _Atomic int idle;
+};
+
+/* run_state: bit 0 = a run is active, bit 1 = its end is being confirmed
+ * (see idle.c), bits 2.. = the run's generation. */
+#define PR_RUN_ACTIVE 1u
+#define PR_RUN_CLOSING 2u
+#define PR_RUN_GEN_ONE 4u
+
+struct prunner {
+	/* --- Configuration: protected by ctl; read by workers only through
+	 * the atomics below or while a run is active (when it cannot
+	 * change). --- */
+	pthread_mutex_t ctl;
+	bool running;      /* a prunner_run() is in progress (ctl) */
+	int workers_cfg;   /* as given to prunner_set_workers (ctl) */
+	void (*begin)(prunner_t *, void *);
+	void (*end)(prunner_t *, void *);
+	void *hook_arg;
+	struct prunner_class cls; /* class runners only */
+	bool has_class;
+	void *class_options;
+	void *user;
+	_Atomic int debug;        /* relaxed: read by workers for logging */
+	_Atomic int termination;  /* enum prunner_termination; relaxed */
+
+	/* --- The pool: created by a run, destroyed by stop_workers/free,
+	 * both with ctl held and no run active; immutable in between. --- */
+	struct pr_worker **workers;
+	int nworkers;
+	_Atomic bool shutdown;    /* tells workers to exit; set before wake-all */
+
+	/* --- Shared run-time structures. --- */
+	struct pr_task_pool pool;
+	struct pr_injector injector;
+	struct pr_sleep sleep;
+
+	/* Run state word (see PR_RUN_*).  Written by the caller of
+	 * prunner_run (start) and by the detector that ends the run. */
+	PR_CACHE_ALIGNED _Atomic uint64_t run_state;
+
+	/* Posts made by threads outside the pool (including begin) and the
+	 * begin token; see idle.c.  Only ever grow. */
+	PR_CACHE_ALIGNED _Atomic uint64_t ext_posted;
+	_Atomic uint64_t ext_finished; /* begin tokens returned, failed outside posts */
+
+	/* The shared counter of PRUNNER_TERMINATION_COUNTER mode: tasks
+	 * posted and not yet finished, plus the begin token. */
+	PR_CACHE_ALIGNED _Atomic int64_t pending;
+
+	/* Run completion: protected by done_lock. */
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond;
+	bool done;
+
+	/* Counter sums at the start of the current run and the last run's
+	 * result (caller of prunner_run only). */
+	struct prunner_stats stats;
+	uint64_t base_posted, base_finished, base_failed, base_steals, base_sleeps, base_ext;
+
+	/* User-visible shared state. */
+	struct prunner_dict *dict;
+	pthread_mutex_t user_lock;
+};
+
+/* Per-thread state: which runner (and worker) the thread is serving. */
+struct pr_tls {
+	prunner_t *runner;        /* runner of the task or hook on this thread */
+	struct pr_worker *worker; /* this thread's worker, if it is one */
+};
+extern _Thread_local struct pr_tls pr_tls;
+
+/* worker.c */
+int pr_pool_start(prunner_t *r, int n);
+void pr_pool_stop(prunner_t *r);
+int pr_post_local(struct pr_worker *w, prunner_task_fn fn, int label, unsigned flags, const void *data,
+                  size_t size);
+
+/* runner.c */
+int pr_post(prunner_t *r, prunner_task_fn fn, int label, unsigned flags, const void *data, size_t size);
+int pr_resolve_workers(int n);
+
+/* idle.c: termination */
+void pr_try_terminate(prunner_t *r);
+void pr_counter_release(prunner_t *r);
+
+/* log.c */
+void pr_log(const prunner_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define PR_LOG(r, ...)                                                                      \
+	do {                                                                                \
+		if (pr_unlikely(atomic_load_explicit(&(r)->debug, memory_order_relaxed))) \
+			pr_log((r), __VA_ARGS__);                                           \
+	} while (0)
+
+#endif /* PR_INTERNAL_H */

@@ -1,0 +1,480 @@
+/*
+ * runner.c - the object API: creating, configuring, running and freeing a
+ * runner, and posting from threads outside its pool.
+ *
+ * A run (prunner_run) goes:
+ *
+ *   1. create the pool if there is none (or its size changed);
+ *   2. take the "begin token": count one pending pseudo-task, so that the
+ *      run cannot be found over while begin is still posting;
+ *   3. mark the run ACTIVE (a new generation of run_state): posts are
+ *      accepted from here on;
+ *   4. call begin on this thread;
+ *   5. return the token and run the termination check once;
+ *   6. wait on done_cond until a detector ends the run (idle.c);
+ *   7. call end on this thread and compute the run's counts.
+ *
+ * Worker threads survive between runs, asleep.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+int pr_resolve_workers(int n)
+{
+	if (n > 0)
+		return n;
+	const char *env = getenv("PRUNNER_WORKERS");
+	if (env && *env) {
+		char *end;
+		errno = 0;
+		long v = strtol(env, &end, 10);
+		if (errno == 0 && *end == '\0' && v > 0 && v <= PRUNNER_MAX_WORKERS)
+			return (int)v;
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cpus < 1)
+		cpus = 1;
+	if (cpus > PRUNNER_MAX_WORKERS)
+		cpus = PRUNNER_MAX_WORKERS;
+	return (int)cpus;
+}
+
+static bool env_debug(void)
+{
+	const char *env = getenv("PRUNNER_DEBUG");
+	return env && *env && strcmp(env, "0") != 0;
+}
+
+int prunner_new(prunner_t **out)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	prunner_t *r = aligned_alloc(PR_CACHE_LINE, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	int rc;
+	int stage = 0;
+	if ((rc = -pthread_mutex_init(&r->ctl, NULL)))
+		goto fail;
+	stage++;
+	if ((rc = -pthread_mutex_init(&r->done_lock, NULL)))
+		goto fail;
+	stage++;
+	if ((rc = -pthread_cond_init(&r->done_cond, NULL)))
+		goto fail;
+	stage++;
+	if ((rc = -pthread_mutex_init(&r->user_lock, NULL)))
+		goto fail;
+	stage++;
+	if ((rc = pr_task_pool_init(&r->pool)))
+		goto fail;
+	stage++;
+	if ((rc = pr_injector_init(&r->injector, &r->pool)))
+		goto fail;
+	stage++;
+	if ((rc = pr_sleep_init(&r->sleep)))
+		goto fail;
+	stage++;
+	r->dict = pr_dict_new();
+	if (!r->dict) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	atomic_init(&r->debug, env_debug());
+	atomic_init(&r->termination, PRUNNER_TERMINATION_FLAGS);
+	atomic_init(&r->shutdown, false);
+	atomic_init(&r->run_state, 0);
+	atomic_init(&r->ext_posted, 0);
+	atomic_init(&r->ext_finished, 0);
+	atomic_init(&r->pending, 0);
+	*out = r;
+	return 0;
+
+fail:
+	if (rc > 0)
+		rc = -rc;
+	if (stage > 6)
+		pr_sleep_destroy(&r->sleep);
+	if (stage > 5)
+		pr_injector_destroy(&r->injector);
+	if (stage > 4)
+		pr_task_pool_destroy(&r->pool);
+	if (stage > 3)
+		pthread_mutex_destroy(&r->user_lock);
+	if (stage > 2)
+		pthread_cond_destroy(&r->done_cond);
+	if (stage > 1)
+		pthread_mutex_destroy(&r->done_lock);
+	if (stage > 0)
+		pthread_mutex_destroy(&r->ctl);
+	free(r);
+	return rc;
+}
+
+/* True when the calling thread is one of r's workers. */
+static bool on_own_worker(const prunner_t *r)
+{
+	return pr_tls.worker && pr_tls.worker->runner == r;
+}
+
+void prunner_free(prunner_t *r)
+{
+	if (!r)
+		return;
+	pr_mutex_lock(&r->ctl);
+	bool busy = r->running || on_own_worker(r);
+	pr_mutex_unlock(&r->ctl);
+	if (busy) {
+		PR_LOG(r, "prunner_free during a run or from a worker: ignored");
+		return;
+	}
+	pr_pool_stop(r);
+	pr_injector_destroy(&r->injector);
+	pr_sleep_destroy(&r->sleep);
+	pr_task_pool_destroy(&r->pool);
+	pr_dict_free(r->dict);
+	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->user_lock));
+	PR_CHECK_PTHREAD(pthread_cond_destroy(&r->done_cond));
+	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->done_lock));
+	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->ctl));
+	free(r);
+}
+
+/* Runs `set` on r with ctl held, unless a run is active. */
+#define WITH_CONFIG(r, ...)                      \
+	do {                                     \
+		if (!(r))                        \
+			return -EINVAL;          \
+		pr_mutex_lock(&(r)->ctl);        \
+		if ((r)->running) {              \
+			pr_mutex_unlock(&(r)->ctl); \
+			return -EBUSY;           \
+		}                                \
+		__VA_ARGS__;                     \
+		pr_mutex_unlock(&(r)->ctl);      \
+		return 0;                        \
+	} while (0)
+
+int prunner_set_workers(prunner_t *r, int n)
+{
+	if (n < 0 || n > PRUNNER_MAX_WORKERS)
+		return -EINVAL;
+	WITH_CONFIG(r, r->workers_cfg = n);
+}
+
+int prunner_get_workers(const prunner_t *r)
+{
+	if (!r)
+		return -EINVAL;
+	return pr_resolve_workers(r->workers_cfg);
+}
+
+int prunner_set_debug(prunner_t *r, bool on)
+{
+	WITH_CONFIG(r, atomic_store_explicit(&r->debug, on, memory_order_relaxed));
+}
+
+int prunner_set_hooks(prunner_t *r, void (*begin)(prunner_t *, void *), void (*end)(prunner_t *, void *),
+                      void *arg)
+{
+	WITH_CONFIG(r, r->begin = begin; r->end = end; r->hook_arg = arg);
+}
+
+int prunner_set_termination(prunner_t *r, enum prunner_termination mode)
+{
+	if (mode != PRUNNER_TERMINATION_FLAGS && mode != PRUNNER_TERMINATION_COUNTER)
+		return -EINVAL;
+	WITH_CONFIG(r, atomic_store_explicit(&r->termination, (int)mode, memory_order_relaxed));
+}
+
+int prunner_set_userdata(prunner_t *r, void *user)
+{
+	WITH_CONFIG(r, r->user = user);
+}
+
+void *prunner_userdata(const prunner_t *r)
+{
+	return r ? r->user : NULL;
+}
+
+struct prunner_dict *prunner_dict(prunner_t *r)
+{
+	return r ? r->dict : NULL;
+}
+
+void prunner_lock(prunner_t *r)
+{
+	if (r)
+		pr_mutex_lock(&r->user_lock);
+}
+
+void prunner_unlock(prunner_t *r)
+{
+	if (r)
+		pr_mutex_unlock(&r->user_lock);
+}
+
+prunner_t *prunner_current(void)
+{
+	return pr_tls.runner;
+}
+
+int prunner_worker_index(void)
+{
+	return pr_tls.worker ? pr_tls.worker->index : -1;
+}
+
+/* A post from a thread that is not one of r's workers: the begin hook, a
+ * program thread, or a task of another runner.  See idle.c for why the
+ * count is taken before the state is checked. */
+static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned flags, const void *data,
+                        size_t size)
+{
+	bool counter = atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER;
+	void *heap = NULL;
+	if (size > PRUNNER_INLINE_PAYLOAD) {
+		heap = malloc(size);
+		if (!heap)
+			return -ENOMEM;
+		memcpy(heap, data, size);
+	}
+
+	/* Count first (seq_cst), then check that the run is open (seq_cst):
+	 * a detector that confirms the end re-reads this count after closing
+	 * the run, so either it sees this post or this post sees it closed. */
+	if (counter)
+		atomic_fetch_add_explicit(&r->pending, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&r->ext_posted, 1, memory_order_seq_cst);
+	uint64_t s = atomic_load_explicit(&r->run_state, memory_order_seq_cst);
+	int rc = 0;
+	if ((s & (PR_RUN_ACTIVE | PR_RUN_CLOSING)) != PR_RUN_ACTIVE) {
+		rc = PRUNNER_ENORUN;
+	} else {
+		pr_mutex_lock(&r->injector.lock);
+		struct pr_task *t = pr_task_alloc(&r->injector.cache);
+		if (t) {
+			t->fn = fn;
+			t->label = label;
+			t->size = (uint32_t)size;
+			if (heap) {
+				t->flags = (uint16_t)(PR_TASK_HEAP | flags);
+				t->payload.heap = heap;
+			} else {
+				t->flags = (uint16_t)flags;
+				if (size)
+					memcpy(t->payload.bytes, data, size);
+			}
+			pr_injector_push_locked(&r->injector, t);
+		}
+		pr_mutex_unlock(&r->injector.lock);
+		if (!t)
+			rc = -ENOMEM;
+	}
+	if (rc != 0) {
+		/* Give the count back on the "finished" side and let the
+		 * detector look again: this post may have been what kept a
+		 * finished run open. */
+		free(heap);
+		atomic_fetch_add_explicit(&r->ext_finished, 1, memory_order_seq_cst);
+		if (counter)
+			pr_counter_release(r);
+		else
+			pr_try_terminate(r);
+		return rc;
+	}
+	PR_LOG(r, "outside post of %p (%zu bytes)", (void *)(uintptr_t)fn, size);
+	pr_sleep_notify(&r->sleep);
+	return 0;
+}
+
+int pr_post(prunner_t *r, prunner_task_fn fn, int label, unsigned flags, const void *data, size_t size)
+{
+	if (size > PRUNNER_MAX_PAYLOAD)
+		return -E2BIG;
+	if (size > 0 && !data)
+		return -EINVAL;
+	struct pr_worker *w = pr_tls.worker;
+	if (w && w->runner == r)
+		return pr_post_local(w, fn, label, flags, data, size);
+	return post_outside(r, fn, label, flags, data, size);
+}
+
+int prunner_post(prunner_t *r, prunner_task_fn fn, const void *data, size_t size)
+{
+	if (!r || !fn)
+		return -EINVAL;
+	return pr_post(r, fn, 0, 0, data, size);
+}
+
+int prunner_queue_put(prunner_t *r, int label, const void *data, size_t size)
+{
+	if (!r || !r->has_class)
+		return -EINVAL;
+	return pr_post(r, NULL, label, PR_TASK_LABELLED, data, size);
+}
+
+int prunner_new_class(prunner_t **out, int n_workers, bool debug, const struct prunner_class *cls,
+                      void *options)
+{
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (!cls || !cls->run || n_workers < 0 || n_workers > PRUNNER_MAX_WORKERS)
+		return -EINVAL;
+	prunner_t *r;
+	int rc = prunner_new(&r);
+	if (rc)
+		return rc;
+	r->workers_cfg = n_workers;
+	r->cls = *cls;
+	r->has_class = true;
+	r->class_options = options;
+	if (debug)
+		atomic_store_explicit(&r->debug, 1, memory_order_relaxed);
+	*out = r;
+	return 0;
+}
+
+/* Sums of the workers' counters and the outside ones. */
+static void sum_counters(prunner_t *r, uint64_t *posted, uint64_t *finished, uint64_t *failed,
+                         uint64_t *steals, uint64_t *sleeps)
+{
+	*posted = *finished = *failed = *steals = *sleeps = 0;
+	for (int i = 0; i < r->nworkers; i++) {
+		struct pr_worker *w = r->workers[i];
+		*posted += atomic_load_explicit(&w->posted, memory_order_acquire);
+		*finished += atomic_load_explicit(&w->finished, memory_order_acquire);
+		*failed += atomic_load_explicit(&w->failed, memory_order_relaxed);
+		*steals += atomic_load_explicit(&w->steals, memory_order_relaxed);
+		*sleeps += atomic_load_explicit(&w->sleeps, memory_order_relaxed);
+	}
+}
+
+/* Outside posts that were accepted: ext_posted counts attempts and the
+ * begin token; ext_finished counts tokens returned and failed attempts. */
+static uint64_t ext_accepted(prunner_t *r)
+{
+	return atomic_load_explicit(&r->ext_posted, memory_order_acquire) -
+	       atomic_load_explicit(&r->ext_finished, memory_order_acquire);
+}
+
+/* Creates the pool for this run if needed.  ctl held, no run active. */
+static int ensure_pool(prunner_t *r)
+{
+	int n = pr_resolve_workers(r->workers_cfg);
+	if (r->workers && r->nworkers == n)
+		return 0;
+	/* Tasks may still sit in a deque only if a worker failed after
+	 * counting them; never in practice.  Stopping is safe: all idle. */
+	pr_pool_stop(r);
+	return pr_pool_start(r, n);
+}
+
+int prunner_run(prunner_t *r)
+{
+	if (!r)
+		return -EINVAL;
+	if (on_own_worker(r))
+		return -EBUSY;
+	pr_mutex_lock(&r->ctl);
+	if (r->running) {
+		pr_mutex_unlock(&r->ctl);
+		return -EBUSY;
+	}
+	int rc = ensure_pool(r);
+	if (rc) {
+		pr_mutex_unlock(&r->ctl);
+		return rc;
+	}
+	r->running = true;
+	pr_mutex_unlock(&r->ctl);
+
+	bool counter = atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER;
+	uint64_t finished;
+	sum_counters(r, &r->base_posted, &finished, &r->base_failed, &r->base_steals, &r->base_sleeps);
+	r->base_finished = finished;
+	r->base_ext = ext_accepted(r);
+
+	pr_mutex_lock(&r->done_lock);
+	r->done = false;
+	pr_mutex_unlock(&r->done_lock);
+
+	/* The begin token (step 2), then open the run (step 3).  Release on
+	 * the state: a detector that sees the run open sees the token. */
+	if (counter)
+		atomic_fetch_add_explicit(&r->pending, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&r->ext_posted, 1, memory_order_seq_cst);
+	uint64_t s = atomic_load_explicit(&r->run_state, memory_order_relaxed);
+	atomic_store_explicit(&r->run_state, s | PR_RUN_ACTIVE, memory_order_seq_cst);
+	PR_LOG(r, "run starts with %d workers", r->nworkers);
+
+	struct pr_tls saved = pr_tls;
+	pr_tls.runner = r;
+	pr_tls.worker = NULL;
+	if (r->has_class) {
+		if (r->cls.begin)
+			r->cls.begin(r, r->class_options);
+	} else if (r->begin) {
+		r->begin(r, r->hook_arg);
+	}
+
+	/* Step 5: return the token. */
+	atomic_fetch_add_explicit(&r->ext_finished, 1, memory_order_seq_cst);
+	if (counter)
+		pr_counter_release(r);
+	else
+		pr_try_terminate(r);
+
+	pr_mutex_lock(&r->done_lock);
+	while (!r->done)
+		PR_CHECK_PTHREAD(pthread_cond_wait(&r->done_cond, &r->done_lock));
+	pr_mutex_unlock(&r->done_lock);
+
+	if (r->has_class) {
+		if (r->cls.end)
+			r->cls.end(r);
+	} else if (r->end) {
+		r->end(r, r->hook_arg);
+	}
+	pr_tls = saved;
+
+	uint64_t posted, failed, steals, sleeps;
+	sum_counters(r, &posted, &finished, &failed, &steals, &sleeps);
+	r->stats.posted = posted - r->base_posted + ext_accepted(r) - r->base_ext;
+	r->stats.executed = finished - r->base_finished;
+	r->stats.failed = failed - r->base_failed;
+	r->stats.steals = steals - r->base_steals;
+	r->stats.sleeps = sleeps - r->base_sleeps;
+	r->stats.workers = r->nworkers;
+	PR_LOG(r, "run over: %llu tasks, %llu failed", (unsigned long long)r->stats.executed,
+	       (unsigned long long)r->stats.failed);
+
+	pr_mutex_lock(&r->ctl);
+	r->running = false;
+	pr_mutex_unlock(&r->ctl);
+	return r->stats.failed > INT_MAX ? INT_MAX : (int)r->stats.failed;
+}
+
+int prunner_stop_workers(prunner_t *r)
+{
+	WITH_CONFIG(r, pr_pool_stop(r));
+}
+
+int prunner_get_stats(const prunner_t *r, struct prunner_stats *out)
+{
+	if (!r || !out)
+		return -EINVAL;
+	prunner_t *m = (prunner_t *)r;
+	pr_mutex_lock(&m->ctl);
+	bool running = m->running;
+	if (!running)
+		*out = m->stats;
+	pr_mutex_unlock(&m->ctl);
+	return running ? -EBUSY : 0;
+}

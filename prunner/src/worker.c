@@ -1,0 +1,325 @@
+/*
+ * worker.c - the worker loop, posting from inside the pool, and the pool's
+ * creation and destruction.
+ *
+ * A worker looks for work in this order (docs/design.md, "The worker
+ * loop"):
+ *
+ *   1. the bottom of its own deque (LIFO: the task it posted last, whose
+ *      data is still in cache);
+ *   2. the injector (tasks posted from outside the pool), taking a batch
+ *      onto its own deque so that others can steal from it;
+ *   3. the top of another worker's deque, starting from a random victim.
+ *
+ * When it finds nothing it spins for a while (PR_SPIN_ROUNDS searches),
+ * then sets its idle flag, runs the termination check, and goes to sleep
+ * through the event count of idle.c, searching once more after announcing
+ * itself so that no post is lost.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Searches made before a worker sleeps.  The first half pause the CPU
+ * between searches, the second half yield it. */
+#define PR_SPIN_ROUNDS 64
+#define PR_PAUSES_PER_ROUND 32
+/* Attempts on a victim whose deque keeps changing under us. */
+#define PR_STEAL_RETRIES 4
+
+_Thread_local struct pr_tls pr_tls;
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static struct pr_task *steal(struct pr_worker *w)
+{
+	prunner_t *r = w->runner;
+	int n = r->nworkers;
+	if (n < 2)
+		return NULL;
+	int start = (int)(xorshift(&w->rng) % (uint64_t)n);
+	for (int i = 0; i < n; i++) {
+		int v = start + i < n ? start + i : start + i - n;
+		if (v == w->index)
+			continue;
+		struct pr_deque *q = &r->workers[v]->deque;
+		for (int tries = 0; tries < PR_STEAL_RETRIES; tries++) {
+			void *x = pr_deque_steal(q);
+			if (x == PR_DEQUE_EMPTY)
+				break;
+			if (x != PR_DEQUE_ABORT) {
+				atomic_store_explicit(&w->steals,
+				                      atomic_load_explicit(&w->steals, memory_order_relaxed) + 1,
+				                      memory_order_relaxed);
+				return x;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Moves a batch from the injector to our deque; returns one task of it. */
+static struct pr_task *take_injected(struct pr_worker *w)
+{
+	prunner_t *r = w->runner;
+	size_t len = atomic_load_explicit(&r->injector.len, memory_order_relaxed);
+	if (len == 0)
+		return NULL;
+	/* A fair share of what is queued, so that the other workers find
+	 * some too, at most PR_INJECT_BATCH. */
+	size_t want = len / (size_t)r->nworkers + 1;
+	if (want > PR_INJECT_BATCH)
+		want = PR_INJECT_BATCH;
+	size_t n;
+	struct pr_task *list = pr_injector_take(&r->injector, want, &n);
+	if (!list)
+		return NULL;
+	struct pr_task *first = list;
+	list = list->next;
+	if (list) {
+		/* Our deque is empty (we just failed to pop it) and holds at
+		 * least 2^PR_DEQUE_LOG_CAP > PR_INJECT_BATCH slots, so these
+		 * pushes never grow it and cannot fail. */
+		for (struct pr_task *t = list, *next; t; t = next) {
+			next = t->next;
+			int rc = pr_deque_push(&w->deque, t);
+			PR_ASSERT(rc == 0);
+		}
+		pr_sleep_notify(&r->sleep);
+	}
+	return first;
+}
+
+static struct pr_task *find_task(struct pr_worker *w)
+{
+	struct pr_task *t = pr_deque_pop(&w->deque);
+	if (t)
+		return t;
+	t = take_injected(w);
+	if (t)
+		return t;
+	return steal(w);
+}
+
+static void run_task(struct pr_worker *w, struct pr_task *t)
+{
+	prunner_t *r = w->runner;
+	void *data = pr_task_data(t);
+	int rc;
+	if (t->flags & PR_TASK_LABELLED) {
+		struct prunner_task lt = { .label = t->label, .data = data, .size = t->size };
+		PR_LOG(r, "w%d runs label %d (%u bytes)", w->index, t->label, t->size);
+		rc = r->cls.run(r, &lt);
+	} else {
+		PR_LOG(r, "w%d runs task %p (%u bytes)", w->index, (void *)(uintptr_t)t->fn, t->size);
+		rc = t->fn(data);
+	}
+	if (rc != 0) {
+		PR_LOG(r, "w%d: task failed with %d", w->index, rc);
+		atomic_store_explicit(&w->failed, atomic_load_explicit(&w->failed, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
+	}
+	pr_task_release_payload(t);
+	pr_task_free(&w->cache, t);
+	/* Release: everything the task did, including counting its own
+	 * posts in `posted` and the failure above, is visible to a detector
+	 * that reads this counter (seq_cst, so acquire). */
+	atomic_store_explicit(&w->finished, atomic_load_explicit(&w->finished, memory_order_relaxed) + 1,
+	                      memory_order_release);
+	if (atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER)
+		pr_counter_release(r);
+}
+
+static void set_idle(struct pr_worker *w, bool idle)
+{
+	w->idle_set = idle;
+	/* Seq-cst: the last worker to become idle must see every other
+	 * worker's flag (see pr_try_terminate). */
+	atomic_store_explicit(&w->idle, idle, memory_order_seq_cst);
+}
+
+static void *worker_main(void *arg)
+{
+	struct pr_worker *w = arg;
+	prunner_t *r = w->runner;
+	pr_tls.runner = r;
+	pr_tls.worker = w;
+	PR_LOG(r, "w%d starts", w->index);
+
+	for (;;) {
+		struct pr_task *t = find_task(w);
+		for (int round = 0; !t && round < PR_SPIN_ROUNDS; round++) {
+			if (round < PR_SPIN_ROUNDS / 2) {
+				for (int i = 0; i < PR_PAUSES_PER_ROUND; i++)
+					pr_cpu_relax();
+			} else {
+				sched_yield();
+			}
+			t = find_task(w);
+		}
+		if (!t) {
+			if (!w->idle_set) {
+				set_idle(w, true);
+				if (atomic_load_explicit(&r->termination, memory_order_relaxed) ==
+				    PRUNNER_TERMINATION_FLAGS)
+					pr_try_terminate(r);
+			}
+			/* Sleep protocol: announce, then search once more. */
+			uint32_t key = pr_sleep_prepare(&r->sleep);
+			t = find_task(w);
+			if (t) {
+				pr_sleep_cancel(&r->sleep);
+			} else if (atomic_load_explicit(&r->shutdown, memory_order_acquire)) {
+				pr_sleep_cancel(&r->sleep);
+				break;
+			} else {
+				atomic_store_explicit(&w->sleeps,
+				                      atomic_load_explicit(&w->sleeps, memory_order_relaxed) + 1,
+				                      memory_order_relaxed);
+				PR_LOG(r, "w%d sleeps", w->index);
+				pr_sleep_wait(&r->sleep, key);
+				PR_LOG(r, "w%d wakes", w->index);
+				continue;
+			}
+		}
+		if (w->idle_set)
+			set_idle(w, false);
+		run_task(w, t);
+	}
+	PR_LOG(r, "w%d exits", w->index);
+	pr_task_cache_flush(&w->cache);
+	return NULL;
+}
+
+int pr_post_local(struct pr_worker *w, prunner_task_fn fn, int label, unsigned flags, const void *data,
+                  size_t size)
+{
+	prunner_t *r = w->runner;
+	struct pr_task *t = pr_task_alloc(&w->cache);
+	if (!t)
+		return -ENOMEM;
+	if (pr_task_fill_payload(t, data, size) != 0) {
+		pr_task_free(&w->cache, t);
+		return -ENOMEM;
+	}
+	t->fn = fn;
+	t->label = label;
+	t->flags |= (uint16_t)flags;
+	/* Count the task as posted before anyone can take it (the
+	 * termination argument needs posted >= finished at all times).  The
+	 * release store of bottom in push publishes this store too. */
+	if (atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER)
+		atomic_fetch_add_explicit(&r->pending, 1, memory_order_relaxed);
+	atomic_store_explicit(&w->posted, atomic_load_explicit(&w->posted, memory_order_relaxed) + 1,
+	                      memory_order_release);
+	if (pr_unlikely(pr_deque_push(&w->deque, t) != 0)) {
+		/* Balance the count: the task is reported as not posted. */
+		atomic_store_explicit(&w->finished,
+		                      atomic_load_explicit(&w->finished, memory_order_relaxed) + 1,
+		                      memory_order_release);
+		if (atomic_load_explicit(&r->termination, memory_order_relaxed) ==
+		    PRUNNER_TERMINATION_COUNTER)
+			atomic_fetch_sub_explicit(&r->pending, 1, memory_order_relaxed);
+		pr_task_release_payload(t);
+		pr_task_free(&w->cache, t);
+		return -ENOMEM;
+	}
+	PR_LOG(r, "w%d posts %p (%zu bytes)", w->index, (void *)(uintptr_t)fn, size);
+	pr_sleep_notify(&r->sleep);
+	return 0;
+}
+
+static void worker_free(struct pr_worker *w)
+{
+	if (!w)
+		return;
+	pr_deque_destroy(&w->deque);
+	free(w);
+}
+
+static struct pr_worker *worker_new(prunner_t *r, int index)
+{
+	struct pr_worker *w = aligned_alloc(PR_CACHE_LINE, sizeof(*w));
+	if (!w)
+		return NULL;
+	memset(w, 0, sizeof(*w));
+	if (pr_deque_init(&w->deque, PR_DEQUE_LOG_CAP) != 0) {
+		free(w);
+		return NULL;
+	}
+	pr_task_cache_init(&w->cache, &r->pool);
+	w->runner = r;
+	w->index = index;
+	w->idle_set = true;
+	w->rng = 0x9E3779B97F4A7C15ull * (uint64_t)(index + 1);
+	atomic_init(&w->posted, 0);
+	atomic_init(&w->finished, 0);
+	atomic_init(&w->failed, 0);
+	atomic_init(&w->steals, 0);
+	atomic_init(&w->sleeps, 0);
+	atomic_init(&w->idle, 1);
+	snprintf(w->name, sizeof(w->name), "prunner-w%d", index);
+	return w;
+}
+
+/* Joins the first `started` workers and frees all of them. */
+static void pool_teardown(prunner_t *r, int started)
+{
+	atomic_store_explicit(&r->shutdown, true, memory_order_release);
+	pr_sleep_notify_all(&r->sleep);
+	for (int i = 0; i < started; i++)
+		PR_CHECK_PTHREAD(pthread_join(r->workers[i]->thread, NULL));
+	for (int i = 0; i < r->nworkers; i++)
+		worker_free(r->workers[i]);
+	free(r->workers);
+	r->workers = NULL;
+	r->nworkers = 0;
+	atomic_store_explicit(&r->shutdown, false, memory_order_relaxed);
+}
+
+int pr_pool_start(prunner_t *r, int n)
+{
+	r->workers = calloc((size_t)n, sizeof(*r->workers));
+	if (!r->workers)
+		return -ENOMEM;
+	r->nworkers = n;
+	for (int i = 0; i < n; i++) {
+		r->workers[i] = worker_new(r, i);
+		if (!r->workers[i]) {
+			pool_teardown(r, 0);
+			return -ENOMEM;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		struct pr_worker *w = r->workers[i];
+		int rc = pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc != 0) {
+			PR_LOG(r, "cannot start worker %d: error %d", i, rc);
+			pool_teardown(r, i);
+			return rc == EAGAIN ? -EAGAIN : -rc;
+		}
+#ifdef __linux__
+		pthread_setname_np(w->thread, w->name);
+#endif
+	}
+	PR_LOG(r, "pool of %d workers started", n);
+	return 0;
+}
+
+void pr_pool_stop(prunner_t *r)
+{
+	if (!r->workers)
+		return;
+	PR_LOG(r, "stopping %d workers", r->nworkers);
+	pool_teardown(r, r->nworkers);
+}
