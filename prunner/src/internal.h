@@ -100,10 +100,13 @@ struct prunner {
 	 * prunner_run (start) and by the detector that ends the run. */
 	PR_CACHE_ALIGNED _Atomic uint64_t run_state;
 
-	/* Posts made by threads outside the pool (including begin) and the
-	 * begin token; see idle.c.  Only ever grow. */
+	/* Counts outside the workers' own (see idle.c); only ever grow.
+	 * ext_posted: post attempts from threads outside the pool (begin
+	 * included), begin tokens, and the posted counts of retired workers.
+	 * ext_finished: begin tokens returned, outside posts that failed, and
+	 * the finished counts of retired workers. */
 	PR_CACHE_ALIGNED _Atomic uint64_t ext_posted;
-	_Atomic uint64_t ext_finished; /* begin tokens returned, failed outside posts */
+	_Atomic uint64_t ext_finished;
 
 	/* The shared counter of PRUNNER_TERMINATION_COUNTER mode: tasks
 	 * posted and not yet finished, plus the begin token. */

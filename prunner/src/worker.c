@@ -272,15 +272,27 @@ static struct pr_worker *worker_new(prunner_t *r, int index)
 	return w;
 }
 
-/* Joins the first `started` workers and frees all of them. */
+/*
+ * Joins the first `started` workers and frees all of them.  Their posted
+ * and finished counts move to the outside counters: termination compares
+ * sums over every post ever made to the runner, and a worker may have
+ * finished tasks that another worker (or begin) posted, so the counts of
+ * a retired worker must stay in the sums.
+ */
 static void pool_teardown(prunner_t *r, int started)
 {
 	atomic_store_explicit(&r->shutdown, true, memory_order_release);
 	pr_sleep_notify_all(&r->sleep);
 	for (int i = 0; i < started; i++)
 		PR_CHECK_PTHREAD(pthread_join(r->workers[i]->thread, NULL));
-	for (int i = 0; i < r->nworkers; i++)
+	uint64_t posted = 0, finished = 0;
+	for (int i = 0; i < r->nworkers; i++) {
+		posted += atomic_load_explicit(&r->workers[i]->posted, memory_order_relaxed);
+		finished += atomic_load_explicit(&r->workers[i]->finished, memory_order_relaxed);
 		worker_free(r->workers[i]);
+	}
+	atomic_fetch_add_explicit(&r->ext_posted, posted, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->ext_finished, finished, memory_order_relaxed);
 	free(r->workers);
 	r->workers = NULL;
 	r->nworkers = 0;
