@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds prunner and runs every test (unit, runner, examples, slow):
+# scripts/test.sh [extra meson test arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+[ -d build ] || meson setup build >/dev/null
+meson compile -C build >/dev/null
+meson test -C build --print-errorlogs "$@"
