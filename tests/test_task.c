@@ -20,10 +20,11 @@ START_TEST(test_inline_and_heap_payloads)
 	static const size_t sizes[] = { 0, 1, 7, 16, 31, 32, 33, 100, 4096, PRUNNER_MAX_PAYLOAD };
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		size_t size = sizes[k];
-		unsigned char *src = malloc(size + 1);
+		unsigned char *src = malloc(size + 1), *expect = malloc(size + 1);
 		ck_assert_ptr_nonnull(src);
+		ck_assert_ptr_nonnull(expect);
 		for (size_t i = 0; i < size; i++)
-			src[i] = (unsigned char)(i * 31 + k);
+			src[i] = expect[i] = (unsigned char)(i * 31 + k);
 		struct pr_task *t = pr_task_alloc(&c);
 		ck_assert_ptr_nonnull(t);
 		ck_assert_int_eq(pr_task_fill_payload(t, src, size), 0);
@@ -34,12 +35,12 @@ START_TEST(test_inline_and_heap_payloads)
 			ck_assert_ptr_null(data);
 		} else {
 			ck_assert_uint_eq((uintptr_t)data % _Alignof(max_align_t), 0);
-			for (size_t i = 0; i < size; i++)
-				ck_assert_uint_eq(data[i], (unsigned char)(i * 31 + k));
+			ck_assert_int_eq(memcmp(data, expect, size), 0);
 		}
 		pr_task_release_payload(t);
 		pr_task_free(&c, t);
 		free(src);
+		free(expect);
 	}
 	pr_task_cache_flush(&c);
 	pr_task_pool_destroy(&pool);

@@ -135,6 +135,8 @@ typedef int (*prunner_task_fn)(void *data);
  * Common errors: -EINVAL (NULL dict, key or required pointer), -ENOENT (key
  * missing), PRUNNER_ETYPE (key holds another type), -ENOMEM, -E2BIG,
  * -EDEADLK (called from a prunner_dict_foreach() callback of the same dict).
+ * When several apply, the first in this order wins: -EINVAL, -E2BIG,
+ * -EDEADLK, then the others.
  */
 struct prunner_dict;
 
@@ -173,8 +175,9 @@ PRUNNER_EXPORT int prunner_dict_set_string(struct prunner_dict *d, const char *k
 /*
  * Copies the string at `key` into buf (capacity `cap` bytes, NUL included)
  * and returns its length without the NUL.  If it does not fit, copies
- * nothing and returns -ERANGE; *len_out (when not NULL) always receives the
- * length, so a caller can size the buffer with a first call with cap 0.
+ * nothing and returns -ERANGE.  On success and on -ERANGE, *len_out (when
+ * not NULL) receives the length, so a caller can size the buffer with a
+ * first call with buf NULL and cap 0.  buf NULL with cap > 0: -EINVAL.
  */
 PRUNNER_EXPORT int prunner_dict_get_string(struct prunner_dict *d, const char *key, char *buf, size_t cap,
                                            size_t *len_out);
@@ -185,7 +188,8 @@ PRUNNER_EXPORT int prunner_dict_set_blob(struct prunner_dict *d, const char *key
 /*
  * Copies the blob at `key` into buf (capacity `cap`).  Returns 0; *len_out
  * (when not NULL) receives the blob's size.  If it does not fit, copies
- * nothing and returns -ERANGE (with *len_out set).
+ * nothing and returns -ERANGE (with *len_out set).  buf NULL with cap > 0:
+ * -EINVAL.
  */
 PRUNNER_EXPORT int prunner_dict_get_blob(struct prunner_dict *d, const char *key, void *buf, size_t cap,
                                          size_t *len_out);
@@ -222,7 +226,11 @@ struct prunner_dict_entry {
  * holding the dict's lock: other threads' dict calls wait until it returns.
  * A callback that returns non-zero stops the walk; that value is returned.
  * Returns 0 after a full walk.  The callback must not call into the same
- * dict: such calls return -EDEADLK instead of deadlocking.
+ * dict: such calls return -EDEADLK instead of deadlocking (except
+ * prunner_dict_len, which answers).  The callback must return normally (no
+ * longjmp, no pthread_exit), or the dict stays locked.  Only re-entry on
+ * the same thread is detected: two threads walking two dicts in opposite
+ * nesting order deadlock, as with any two locks.
  */
 PRUNNER_EXPORT int prunner_dict_foreach(struct prunner_dict *d,
                                         int (*cb)(const struct prunner_dict_entry *entry, void *arg),

@@ -3,24 +3,26 @@
  *
  * Two protocols live here; docs/design.md states them with their proofs.
  *
- * 1. Sleeping without lost wake-ups (an event count).
+ * 1. Sleeping without lost wake-ups: a set of sleepers under a mutex.
  *
  *    Sleeper W                          Poster P
- *    W1 sleepers += 1 (RMW)             P1 publish the task (deque/injector)
- *    W2 seq_cst fence                   P2 seq_cst fence
- *    W3 key = epoch                     P3 if sleepers != 0:
- *    W4 look for work in every queue    P4     epoch += 1; futex_wake(epoch, 1)
- *    W5 none: futex_wait(epoch, key)
- *    W6 sleepers -= 1
+ *    W1 lock; join the set;             P1 publish the task (deque/injector)
+ *       nsleepers += 1; unlock          P2 seq_cst fence
+ *    W2 seq_cst fence                   P3 if nsleepers != 0:
+ *    W3 look for work in every queue    P4     lock; take one sleeper S out of
+ *    W4 found: lock; leave the set           the set; nsleepers -= 1;
+ *       (if still in it); unlock; run it      signal S; unlock
+ *    W5 none: lock; wait on own condvar
+ *       while in the set; unlock
  *
- *    By the seq_cst fence rule, W2 and P2 are ordered one way or the other:
- *    if P2 comes first, W4 sees the task; if W2 comes first, P3 sees W1's
- *    increment and P4 runs.  If W3 read the epoch before P4's increment,
- *    futex_wait at W5 returns at once or is woken by P4's wake (the kernel
- *    compares the futex word and queues the waiter atomically).  If W3 read
- *    it after P4, W3 synchronises with P4 and so W4 sees the task.  Either
- *    way W does not sleep while the task waits.  When nobody sleeps, P3
- *    reads zero and posting makes no system call.
+ *    By the seq_cst fence rule W2 and P2 are ordered: if P2 comes first,
+ *    W3 sees the task; if W2 comes first, P3 sees W1's increment and P4
+ *    runs.  A sleeper that P4 takes out of the set leaves its wait (or its
+ *    cancel) after P4's unlock, so its next search sees the task.  If P4
+ *    finds the set empty, every sleeper counted at P3 left it through W4
+ *    (awake, with work, and it searches again before sleeping), and any
+ *    thread that joins the set later does so after P4's unlock and sees
+ *    the task at W3.  Either way no worker sleeps while the task waits.
  *
  * 2. Termination: per-worker idle flags to decide *when* to look, and
  *    per-worker counters, each written only by its owner, to decide
@@ -28,100 +30,96 @@
  */
 #include "internal.h"
 
-#include <limits.h>
-
-#ifdef __linux__
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
-{
-	/* EAGAIN (value changed) and EINTR both mean "look again". */
-	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake(_Atomic uint32_t *addr, int n)
-{
-	syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-#endif
-
 int pr_sleep_init(struct pr_sleep *s)
 {
-	atomic_init(&s->sleepers, 0);
-	atomic_init(&s->epoch, 0);
-#ifndef __linux__
+	atomic_init(&s->nsleepers, 0);
+	s->head = NULL;
 	int rc = pthread_mutex_init(&s->lock, NULL);
-	if (rc)
-		return -rc;
-	rc = pthread_cond_init(&s->cond, NULL);
-	if (rc) {
-		pthread_mutex_destroy(&s->lock);
-		return -rc;
-	}
-#endif
-	return 0;
+	return rc ? -rc : 0;
 }
 
 void pr_sleep_destroy(struct pr_sleep *s)
 {
-#ifndef __linux__
-	PR_CHECK_PTHREAD(pthread_cond_destroy(&s->cond));
 	PR_CHECK_PTHREAD(pthread_mutex_destroy(&s->lock));
-#else
-	(void)s;
-#endif
 }
 
-uint32_t pr_sleep_prepare(struct pr_sleep *s)
+int pr_sleeper_init(struct pr_sleeper *me)
 {
-	atomic_fetch_add_explicit(&s->sleepers, 1, memory_order_seq_cst); /* W1 */
-	atomic_thread_fence(memory_order_seq_cst);                        /* W2 */
-	/* W3.  Acquire pairs with the seq_cst increment in P4. */
-	return atomic_load_explicit(&s->epoch, memory_order_acquire);
+	me->next = NULL;
+	me->in_set = false;
+	int rc = pthread_cond_init(&me->cond, NULL);
+	return rc ? -rc : 0;
 }
 
-void pr_sleep_cancel(struct pr_sleep *s)
+void pr_sleeper_destroy(struct pr_sleeper *me)
 {
-	atomic_fetch_sub_explicit(&s->sleepers, 1, memory_order_relaxed);
+	PR_CHECK_PTHREAD(pthread_cond_destroy(&me->cond));
 }
 
-void pr_sleep_wait(struct pr_sleep *s, uint32_t key)
+void pr_sleep_prepare(struct pr_sleep *s, struct pr_sleeper *me)
 {
-#ifdef __linux__
-	futex_wait(&s->epoch, key); /* W5 */
-#else
-	pr_mutex_lock(&s->lock);
-	while (atomic_load_explicit(&s->epoch, memory_order_acquire) == key)
-		PR_CHECK_PTHREAD(pthread_cond_wait(&s->cond, &s->lock));
+	pr_mutex_lock(&s->lock); /* W1 */
+	me->in_set = true;
+	me->next = s->head;
+	s->head = me;
+	atomic_fetch_add_explicit(&s->nsleepers, 1, memory_order_seq_cst);
 	pr_mutex_unlock(&s->lock);
-#endif
-	atomic_fetch_sub_explicit(&s->sleepers, 1, memory_order_relaxed); /* W6 */
+	atomic_thread_fence(memory_order_seq_cst); /* W2, pairs with P2 */
+}
+
+/* Takes `me` out of the set.  Lock held. */
+static void leave_locked(struct pr_sleep *s, struct pr_sleeper *me)
+{
+	struct pr_sleeper **p = &s->head;
+	while (*p != me)
+		p = &(*p)->next;
+	*p = me->next;
+	me->in_set = false;
+	atomic_fetch_sub_explicit(&s->nsleepers, 1, memory_order_seq_cst);
+}
+
+void pr_sleep_cancel(struct pr_sleep *s, struct pr_sleeper *me)
+{
+	pr_mutex_lock(&s->lock); /* W4 */
+	if (me->in_set)
+		leave_locked(s, me);
+	/* else a notifier took us out already: its wake-up is consumed by
+	 * our being awake, and its task is visible to our next search. */
+	pr_mutex_unlock(&s->lock);
+}
+
+void pr_sleep_wait(struct pr_sleep *s, struct pr_sleeper *me)
+{
+	pr_mutex_lock(&s->lock); /* W5 */
+	while (me->in_set)
+		PR_CHECK_PTHREAD(pthread_cond_wait(&me->cond, &s->lock));
+	pr_mutex_unlock(&s->lock);
+}
+
+/* Takes the most recent sleeper out of the set and signals it.  Lock held. */
+static void wake_one_locked(struct pr_sleep *s)
+{
+	struct pr_sleeper *w = s->head;
+	s->head = w->next;
+	w->in_set = false;
+	atomic_fetch_sub_explicit(&s->nsleepers, 1, memory_order_seq_cst);
+	PR_CHECK_PTHREAD(pthread_cond_signal(&w->cond));
 }
 
 void pr_sleep_notify_slow(struct pr_sleep *s)
 {
-	atomic_fetch_add_explicit(&s->epoch, 1, memory_order_seq_cst); /* P4 */
-#ifdef __linux__
-	futex_wake(&s->epoch, 1);
-#else
-	pr_mutex_lock(&s->lock);
-	PR_CHECK_PTHREAD(pthread_cond_signal(&s->cond));
+	pr_mutex_lock(&s->lock); /* P4 */
+	if (s->head)
+		wake_one_locked(s);
 	pr_mutex_unlock(&s->lock);
-#endif
 }
 
 void pr_sleep_notify_all(struct pr_sleep *s)
 {
-	atomic_fetch_add_explicit(&s->epoch, 1, memory_order_seq_cst);
-#ifdef __linux__
-	futex_wake(&s->epoch, INT_MAX);
-#else
 	pr_mutex_lock(&s->lock);
-	PR_CHECK_PTHREAD(pthread_cond_broadcast(&s->cond));
+	while (s->head)
+		wake_one_locked(s);
 	pr_mutex_unlock(&s->lock);
-#endif
 }
 
 /* ------------------------------------------------------------------------ */

@@ -60,6 +60,9 @@ struct pr_worker {
 	/* 1 while the worker has found no work since its last task.  Written
 	 * only by the owner (seq_cst), read by detectors (seq_cst). */
 	PR_CACHE_ALIGNED _Atomic int idle;
+
+	/* The worker's place in the sleeper set (runner->sleep.lock). */
+	struct pr_sleeper sleeper;
 };
 
 /* run_state: bit 0 = a run is active, bit 1 = its end is being confirmed

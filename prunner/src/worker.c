@@ -175,19 +175,19 @@ static void *worker_main(void *arg)
 					pr_try_terminate(r);
 			}
 			/* Sleep protocol: announce, then search once more. */
-			uint32_t key = pr_sleep_prepare(&r->sleep);
+			pr_sleep_prepare(&r->sleep, &w->sleeper);
 			t = find_task(w);
 			if (t) {
-				pr_sleep_cancel(&r->sleep);
+				pr_sleep_cancel(&r->sleep, &w->sleeper);
 			} else if (atomic_load_explicit(&r->shutdown, memory_order_acquire)) {
-				pr_sleep_cancel(&r->sleep);
+				pr_sleep_cancel(&r->sleep, &w->sleeper);
 				break;
 			} else {
 				atomic_store_explicit(&w->sleeps,
 				                      atomic_load_explicit(&w->sleeps, memory_order_relaxed) + 1,
 				                      memory_order_relaxed);
 				PR_LOG(r, "w%d sleeps", w->index);
-				pr_sleep_wait(&r->sleep, key);
+				pr_sleep_wait(&r->sleep, &w->sleeper);
 				PR_LOG(r, "w%d wakes", w->index);
 				continue;
 			}
@@ -243,6 +243,7 @@ static void worker_free(struct pr_worker *w)
 {
 	if (!w)
 		return;
+	pr_sleeper_destroy(&w->sleeper);
 	pr_deque_destroy(&w->deque);
 	free(w);
 }
@@ -254,6 +255,11 @@ static struct pr_worker *worker_new(prunner_t *r, int index)
 		return NULL;
 	memset(w, 0, sizeof(*w));
 	if (pr_deque_init(&w->deque, PR_DEQUE_LOG_CAP) != 0) {
+		free(w);
+		return NULL;
+	}
+	if (pr_sleeper_init(&w->sleeper) != 0) {
+		pr_deque_destroy(&w->deque);
 		free(w);
 		return NULL;
 	}
