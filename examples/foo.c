@@ -78,7 +78,7 @@ static void begin(prunner_t *r, void *arg)
 	int rc = prunner_dict_set_int(prunner_dict(r), "checksum", 0);
 
 	for (int t = 0; t < b->tasks && rc == 0; t++) {
-		struct job job = { .index = t, .val = b->val };
+		struct job job = {.index = t, .val = b->val};
 		rc = prunner_post(r, foo_task, &job, sizeof job);
 	}
 	if (rc < 0)

@@ -110,9 +110,9 @@ static void end(prunner_t *r)
 }
 
 static const struct prunner_class my_runner = {
-	.begin = begin,
-	.run = run,
-	.end = end,
+    .begin = begin,
+    .run = run,
+    .end = end,
 };
 
 /* Parses a non-negative decimal integer <= max; returns 0 or -1. */

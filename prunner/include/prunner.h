@@ -147,7 +147,7 @@ enum prunner_type {
 	PRUNNER_TYPE_INT = 1, /* int64_t */
 	PRUNNER_TYPE_DOUBLE,  /* double */
 	PRUNNER_TYPE_STRING,  /* NUL-terminated string */
-	PRUNNER_TYPE_BLOB,    /* byte string of given length */
+	PRUNNER_TYPE_BLOB     /* byte string of given length */
 };
 
 /* Sets `key` to the integer `value`, creating the key if needed. */
@@ -257,7 +257,7 @@ enum prunner_termination {
 	PRUNNER_TERMINATION_FLAGS = 0,
 	/* One shared pending-task counter changed on every post and every
 	 * completion.  Kept to measure the difference; slower. */
-	PRUNNER_TERMINATION_COUNTER = 1,
+	PRUNNER_TERMINATION_COUNTER = 1
 };
 
 /*

@@ -11,7 +11,7 @@
 
 #include <prunner.h>
 
-#define N 200000
+#define N       200000
 #define WORKERS 10
 
 static int add_one(void *data);
@@ -97,8 +97,9 @@ int main(void)
 	if (prunner_dict_get_int(prunner_get_dict(), "sum", &sum) < 0 ||
 	    prunner_dict_get_int(prunner_get_dict(), "doubles", &doubles) < 0 || sum != expected ||
 	    doubles != N) {
-		fprintf(stderr, "prog: sum %" PRId64 " (expected %" PRId64 "), doubles %" PRId64
-		        " (expected %d)\n", sum, expected, doubles, N);
+		fprintf(stderr,
+		        "prog: sum %" PRId64 " (expected %" PRId64 "), doubles %" PRId64 " (expected %d)\n",
+		        sum, expected, doubles, N);
 		return 1;
 	}
 	printf("prog: sum %" PRId64 " = N * (N + 1) for N = %d\n", sum, N);
