@@ -430,6 +430,15 @@ PRUNNER_EXPORT int prunner_queue_put(prunner_t *r, int label, const void *data, 
 /* ------------------------------------------------------------------------ */
 
 /*
+ * These functions act on the process-wide runner made by prunner_init(),
+ * with one rule for every one of them: inside a task or hook of any runner
+ * (whenever prunner_current() is not NULL) they act on that runner
+ * instead.  So a task library written with prunner_post_task,
+ * prunner_get_dict and prunner_global_lock works unchanged under the object
+ * API, and these calls take no extra lock on the tasks' hot path.
+ */
+
+/*
  * prunner.init(n, debug, begin, end): prepares the process-wide runner with
  * n_workers workers (0: one per CPU or $PRUNNER_WORKERS), the debug log on
  * or off, and begin/end hooks (either may be NULL).  Frees the runner of an
@@ -462,11 +471,13 @@ PRUNNER_EXPORT int prunner_start(void);
  */
 PRUNNER_EXPORT int prunner_post_task(prunner_task_fn fn, const void *data, size_t size);
 
-/* The process-wide runner's dict (NULL before the first prunner_init()).
- * Readable after prunner_start() returns, until the next prunner_init(). */
+/* The process-wide runner's dict (NULL before the first prunner_init()), or
+ * the current runner's inside a task or hook.  Readable after
+ * prunner_start() returns, until the next prunner_init(). */
 PRUNNER_EXPORT struct prunner_dict *prunner_get_dict(void);
 
-/* The process-wide runner's global lock (no-ops before prunner_init()). */
+/* The process-wide runner's global lock, or the current runner's inside a
+ * task or hook (no-ops when there is neither). */
 PRUNNER_EXPORT void prunner_global_lock(void);
 PRUNNER_EXPORT void prunner_global_unlock(void);
 

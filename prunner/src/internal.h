@@ -56,6 +56,7 @@ struct pr_worker {
 	_Atomic uint64_t failed;
 	_Atomic uint64_t steals;
 	_Atomic uint64_t sleeps;
+	_Atomic uint64_t dropped; /* posts counted, then refused (ENOMEM) */
 
 	/* 1 while the worker has found no work since its last task.  Written
 	 * only by the owner (seq_cst), read by detectors (seq_cst). */
@@ -93,6 +94,13 @@ struct prunner {
 	struct pr_worker **workers;
 	int nworkers;
 	_Atomic bool shutdown;    /* tells workers to exit; set before wake-all */
+	/* Held for writing while the pool is created or destroyed; held for
+	 * reading by a thread outside the pool that runs the termination
+	 * check (a refused outside post), so that the workers array it walks
+	 * cannot be freed under it.  Workers and the run's caller need not
+	 * take it: workers are joined before the pool goes, and the caller is
+	 * the one who changes it. */
+	pthread_rwlock_t pool_lock;
 
 	/* --- Shared run-time structures. --- */
 	struct pr_task_pool pool;
@@ -110,6 +118,9 @@ struct prunner {
 	 * the finished counts of retired workers. */
 	PR_CACHE_ALIGNED _Atomic uint64_t ext_posted;
 	_Atomic uint64_t ext_finished;
+	/* Outside posts that were queued (for the statistics only).
+	 * Incremented under the injector lock, before the task can run. */
+	_Atomic uint64_t ext_accepted;
 
 	/* The shared counter of PRUNNER_TERMINATION_COUNTER mode: tasks
 	 * posted and not yet finished, plus the begin token. */
@@ -123,7 +134,8 @@ struct prunner {
 	/* Counter sums at the start of the current run and the last run's
 	 * result (caller of prunner_run only). */
 	struct prunner_stats stats;
-	uint64_t base_posted, base_finished, base_failed, base_steals, base_sleeps, base_ext;
+	uint64_t base_posted, base_finished, base_failed, base_steals, base_sleeps, base_dropped,
+	    base_ext;
 
 	/* User-visible shared state. */
 	struct prunner_dict *dict;

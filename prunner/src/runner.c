@@ -72,6 +72,9 @@ int prunner_new(prunner_t **out)
 	if ((rc = -pthread_mutex_init(&r->user_lock, NULL)))
 		goto fail;
 	stage++;
+	if ((rc = -pthread_rwlock_init(&r->pool_lock, NULL)))
+		goto fail;
+	stage++;
 	if ((rc = pr_task_pool_init(&r->pool)))
 		goto fail;
 	stage++;
@@ -92,6 +95,7 @@ int prunner_new(prunner_t **out)
 	atomic_init(&r->run_state, 0);
 	atomic_init(&r->ext_posted, 0);
 	atomic_init(&r->ext_finished, 0);
+	atomic_init(&r->ext_accepted, 0);
 	atomic_init(&r->pending, 0);
 	*out = r;
 	return 0;
@@ -99,12 +103,14 @@ int prunner_new(prunner_t **out)
 fail:
 	if (rc > 0)
 		rc = -rc;
-	if (stage > 6)
+	if (stage > 7)
 		pr_sleep_destroy(&r->sleep);
-	if (stage > 5)
+	if (stage > 6)
 		pr_injector_destroy(&r->injector);
-	if (stage > 4)
+	if (stage > 5)
 		pr_task_pool_destroy(&r->pool);
+	if (stage > 4)
+		pthread_rwlock_destroy(&r->pool_lock);
 	if (stage > 3)
 		pthread_mutex_destroy(&r->user_lock);
 	if (stage > 2)
@@ -139,6 +145,7 @@ void prunner_free(prunner_t *r)
 	pr_sleep_destroy(&r->sleep);
 	pr_task_pool_destroy(&r->pool);
 	pr_dict_free(r->dict);
+	PR_CHECK_PTHREAD(pthread_rwlock_destroy(&r->pool_lock));
 	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->user_lock));
 	PR_CHECK_PTHREAD(pthread_cond_destroy(&r->done_cond));
 	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->done_lock));
@@ -271,6 +278,7 @@ static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned fl
 					memcpy(t->payload.bytes, data, size);
 			}
 			pr_injector_push_locked(&r->injector, t);
+			atomic_fetch_add_explicit(&r->ext_accepted, 1, memory_order_relaxed);
 		}
 		pr_mutex_unlock(&r->injector.lock);
 		if (!t)
@@ -282,10 +290,16 @@ static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned fl
 		 * finished run open. */
 		free(heap);
 		atomic_fetch_add_explicit(&r->ext_finished, 1, memory_order_seq_cst);
-		if (counter)
+		if (counter) {
 			pr_counter_release(r);
-		else
-			pr_try_terminate(r);
+		} else {
+			/* The check walks the workers: keep the pool from being
+			 * torn down under us (the run may end meanwhile). */
+			PR_CHECK_PTHREAD(pthread_rwlock_rdlock(&r->pool_lock));
+			if (r->workers)
+				pr_try_terminate(r);
+			PR_CHECK_PTHREAD(pthread_rwlock_unlock(&r->pool_lock));
+		}
 		return rc;
 	}
 	PR_LOG(r, "outside post of %p (%zu bytes)", (void *)(uintptr_t)fn, size);
@@ -341,27 +355,24 @@ int prunner_new_class(prunner_t **out, int n_workers, bool debug, const struct p
 	return 0;
 }
 
-/* Sums of the workers' counters and the outside ones. */
-static void sum_counters(prunner_t *r, uint64_t *posted, uint64_t *finished, uint64_t *failed,
-                         uint64_t *steals, uint64_t *sleeps)
+/* Sums of the workers' counters. */
+struct sums {
+	uint64_t posted, finished, failed, steals, sleeps, dropped;
+};
+
+static struct sums sum_counters(prunner_t *r)
 {
-	*posted = *finished = *failed = *steals = *sleeps = 0;
+	struct sums s = { 0 };
 	for (int i = 0; i < r->nworkers; i++) {
 		struct pr_worker *w = r->workers[i];
-		*posted += atomic_load_explicit(&w->posted, memory_order_acquire);
-		*finished += atomic_load_explicit(&w->finished, memory_order_acquire);
-		*failed += atomic_load_explicit(&w->failed, memory_order_relaxed);
-		*steals += atomic_load_explicit(&w->steals, memory_order_relaxed);
-		*sleeps += atomic_load_explicit(&w->sleeps, memory_order_relaxed);
+		s.posted += atomic_load_explicit(&w->posted, memory_order_acquire);
+		s.finished += atomic_load_explicit(&w->finished, memory_order_acquire);
+		s.failed += atomic_load_explicit(&w->failed, memory_order_relaxed);
+		s.steals += atomic_load_explicit(&w->steals, memory_order_relaxed);
+		s.sleeps += atomic_load_explicit(&w->sleeps, memory_order_relaxed);
+		s.dropped += atomic_load_explicit(&w->dropped, memory_order_relaxed);
 	}
-}
-
-/* Outside posts that were accepted: ext_posted counts attempts and the
- * begin token; ext_finished counts tokens returned and failed attempts. */
-static uint64_t ext_accepted(prunner_t *r)
-{
-	return atomic_load_explicit(&r->ext_posted, memory_order_acquire) -
-	       atomic_load_explicit(&r->ext_finished, memory_order_acquire);
+	return s;
 }
 
 /* Creates the pool for this run if needed.  ctl held, no run active. */
@@ -396,10 +407,14 @@ int prunner_run(prunner_t *r)
 	pr_mutex_unlock(&r->ctl);
 
 	bool counter = atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER;
-	uint64_t finished;
-	sum_counters(r, &r->base_posted, &finished, &r->base_failed, &r->base_steals, &r->base_sleeps);
-	r->base_finished = finished;
-	r->base_ext = ext_accepted(r);
+	struct sums base = sum_counters(r);
+	r->base_posted = base.posted;
+	r->base_finished = base.finished;
+	r->base_failed = base.failed;
+	r->base_steals = base.steals;
+	r->base_sleeps = base.sleeps;
+	r->base_dropped = base.dropped;
+	r->base_ext = atomic_load_explicit(&r->ext_accepted, memory_order_relaxed);
 
 	pr_mutex_lock(&r->done_lock);
 	r->done = false;
@@ -444,13 +459,17 @@ int prunner_run(prunner_t *r)
 	}
 	pr_tls = saved;
 
-	uint64_t posted, failed, steals, sleeps;
-	sum_counters(r, &posted, &finished, &failed, &steals, &sleeps);
-	r->stats.posted = posted - r->base_posted + ext_accepted(r) - r->base_ext;
-	r->stats.executed = finished - r->base_finished;
-	r->stats.failed = failed - r->base_failed;
-	r->stats.steals = steals - r->base_steals;
-	r->stats.sleeps = sleeps - r->base_sleeps;
+	/* Every task of the run finished before `done` was set, so these sums
+	 * are final for the run (an accepted outside post incremented
+	 * ext_accepted before its task could run). */
+	struct sums end = sum_counters(r);
+	uint64_t dropped = end.dropped - r->base_dropped;
+	r->stats.posted = end.posted - r->base_posted - dropped +
+	                  atomic_load_explicit(&r->ext_accepted, memory_order_relaxed) - r->base_ext;
+	r->stats.executed = end.finished - r->base_finished - dropped;
+	r->stats.failed = end.failed - r->base_failed;
+	r->stats.steals = end.steals - r->base_steals;
+	r->stats.sleeps = end.sleeps - r->base_sleeps;
 	r->stats.workers = r->nworkers;
 	PR_LOG(r, "run over: %llu tasks, %llu failed", (unsigned long long)r->stats.executed,
 	       (unsigned long long)r->stats.failed);

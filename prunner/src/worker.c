@@ -224,6 +224,8 @@ int pr_post_local(struct pr_worker *w, prunner_task_fn fn, int label, unsigned f
 	                      memory_order_release);
 	if (pr_unlikely(pr_deque_push(&w->deque, t) != 0)) {
 		/* Balance the count: the task is reported as not posted. */
+		atomic_store_explicit(&w->dropped, atomic_load_explicit(&w->dropped, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
 		atomic_store_explicit(&w->finished,
 		                      atomic_load_explicit(&w->finished, memory_order_relaxed) + 1,
 		                      memory_order_release);
@@ -273,6 +275,7 @@ static struct pr_worker *worker_new(prunner_t *r, int index)
 	atomic_init(&w->failed, 0);
 	atomic_init(&w->steals, 0);
 	atomic_init(&w->sleeps, 0);
+	atomic_init(&w->dropped, 0);
 	atomic_init(&w->idle, 1);
 	snprintf(w->name, sizeof(w->name), "prunner-w%d", index);
 	return w;
@@ -305,7 +308,7 @@ static void pool_teardown(prunner_t *r, int started)
 	atomic_store_explicit(&r->shutdown, false, memory_order_relaxed);
 }
 
-int pr_pool_start(prunner_t *r, int n)
+static int pool_start_locked(prunner_t *r, int n)
 {
 	r->workers = calloc((size_t)n, sizeof(*r->workers));
 	if (!r->workers)
@@ -334,10 +337,20 @@ int pr_pool_start(prunner_t *r, int n)
 	return 0;
 }
 
+int pr_pool_start(prunner_t *r, int n)
+{
+	PR_CHECK_PTHREAD(pthread_rwlock_wrlock(&r->pool_lock));
+	int rc = pool_start_locked(r, n);
+	PR_CHECK_PTHREAD(pthread_rwlock_unlock(&r->pool_lock));
+	return rc;
+}
+
 void pr_pool_stop(prunner_t *r)
 {
-	if (!r->workers)
-		return;
-	PR_LOG(r, "stopping %d workers", r->nworkers);
-	pool_teardown(r, r->nworkers);
+	PR_CHECK_PTHREAD(pthread_rwlock_wrlock(&r->pool_lock));
+	if (r->workers) {
+		PR_LOG(r, "stopping %d workers", r->nworkers);
+		pool_teardown(r, r->nworkers);
+	}
+	PR_CHECK_PTHREAD(pthread_rwlock_unlock(&r->pool_lock));
 }
