@@ -57,8 +57,11 @@ echo "pkg-config --cflags --libs prunner: $flags"
 LD_LIBRARY_PATH=$(dirname "$solib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export LD_LIBRARY_PATH
 if command -v ldd >/dev/null; then
-	ldd "$tmp/prog" | grep -q "libprunner.so.* => $stage/" ||
-		{ ldd "$tmp/prog"; fail "prog is not linked to the staged libprunner.so"; }
+	# Capture first: with pipefail, `ldd | grep -q` fails whenever grep
+	# exits on its first match before ldd has written everything (SIGPIPE).
+	libs=$(ldd "$tmp/prog")
+	grep -q "libprunner.so.* => $stage/" <<<"$libs" ||
+		{ echo "$libs"; fail "prog is not linked to the staged libprunner.so"; }
 fi
 timeout 120 "$tmp/prog" || fail "prog exited with status $?"
 
