@@ -99,7 +99,7 @@ PRUNNER_EXPORT const char *prunner_strerror(int err);
 
 /* Payloads up to this many bytes are stored inside the task object itself
  * and cost no allocation.  Larger ones are copied to the heap. */
-#define PRUNNER_INLINE_PAYLOAD 32
+#define PRUNNER_INLINE_PAYLOAD 24
 
 /* ------------------------------------------------------------------------ */
 /* Tasks                                                                    */
@@ -382,6 +382,232 @@ struct prunner_stats {
 /* Fills *out with the counts of r's most recent run.  -EBUSY during a run
  * (counts are only consistent once it has ended). */
 PRUNNER_EXPORT int prunner_get_stats(const prunner_t *r, struct prunner_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* The long-lived executor                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Besides prunner_run() ("run until quiet"), a runner can be opened as a
+ * long-lived executor: it accepts tasks from any thread of the program until
+ * it is closed.
+ *
+ *   prunner_open(r);                       workers start, posts accepted
+ *   prunner_post / prunner_submit ...      from any thread
+ *   prunner_wait_idle(r);                  wait until quiet, stay open
+ *   ... next phase ...
+ *   prunner_close(r, PRUNNER_CLOSE_DRAIN); run what was accepted, then stop
+ *
+ * After a close, posts return -ECANCELED (nothing is queued) until the
+ * runner is opened or run again.  The begin/end hooks are not used by
+ * open/close.
+ */
+enum prunner_close_mode {
+	/* Stop accepting; run every task already accepted; then return. */
+	PRUNNER_CLOSE_DRAIN = 0,
+	/* Stop accepting; tasks not yet started never run: their futures
+	 * become CANCELLED and their destroy functions run exactly once;
+	 * running tasks finish; then return. */
+	PRUNNER_CLOSE_CANCEL = 1
+};
+
+/*
+ * Opens r as an executor: creates its workers if needed and starts a run
+ * that does not end by itself.  Any thread.  Errors: -EINVAL (NULL), -EBUSY
+ * (already open or running, or called from one of r's workers), -EAGAIN
+ * (a worker thread could not be created), -ENOMEM.
+ */
+PRUNNER_EXPORT int prunner_open(prunner_t *r);
+
+/*
+ * Blocks until, at some instant after the call, no task posted to r was
+ * queued or running, then returns 0; r stays open.  A program can run a
+ * phase, wait, read the dict, and run the next phase on the same pool.
+ * Returns 0 at once when r is neither open nor running.  Any thread but
+ * r's own workers (-EDEADLK: a task would wait for itself).
+ */
+PRUNNER_EXPORT int prunner_wait_idle(prunner_t *r);
+
+/*
+ * Closes an executor opened with prunner_open(), as `mode` says, and
+ * returns once no task of r runs any more; its workers stay parked until
+ * prunner_stop_workers() or prunner_free().  Closing a runner that is not
+ * open returns 0 and does nothing (closing twice is harmless).  Any thread
+ * but r's own workers (-EDEADLK).  -EINVAL for a NULL runner or a bad mode;
+ * -EBUSY when r is in a prunner_run() rather than open.
+ */
+PRUNNER_EXPORT int prunner_close(prunner_t *r, enum prunner_close_mode mode);
+
+/* ------------------------------------------------------------------------ */
+/* Futures                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A future is the handle of one submitted task.  It reaches exactly one
+ * final state: DONE (the task returned 0), FAILED (it returned non-zero) or
+ * CANCELLED (it never ran).  A task can also set a result: bytes, copied.
+ *
+ * Futures are reference counted: prunner_submit() gives the caller one
+ * reference, which prunner_future_release() drops.  The runner keeps its
+ * own while the task is queued or running, so releasing early is fine (a
+ * fire-and-forget task).  A future may be used from any thread.
+ */
+typedef struct prunner_future prunner_future_t;
+
+enum prunner_future_state {
+	PRUNNER_FUTURE_PENDING = 0, /* queued */
+	PRUNNER_FUTURE_RUNNING,     /* its task is running */
+	PRUNNER_FUTURE_DONE,        /* final: the task returned 0 */
+	PRUNNER_FUTURE_FAILED,      /* final: the task returned non-zero */
+	PRUNNER_FUTURE_CANCELLED    /* final: the task never ran */
+};
+
+/*
+ * Posts fn with a copy of `size` bytes at `data`, like prunner_post(), and
+ * returns its future in *out (NULL allowed: no handle is wanted).
+ * `destroy`, when not NULL, is called exactly once with the task's copy of
+ * the payload if the task never runs (it is cancelled); it is not called
+ * after a run.  Same threads and errors as prunner_post(), plus -ECANCELED
+ * after prunner_close().  On error *out is set to NULL and nothing is
+ * queued (destroy is not called: the caller still owns its data).
+ */
+PRUNNER_EXPORT int prunner_submit(prunner_t *r, prunner_task_fn fn, const void *data, size_t size,
+                                  void (*destroy)(void *data), prunner_future_t **out);
+
+/*
+ * From inside a task started by prunner_submit() or prunner_then(): sets
+ * the result of its future to a copy of `size` bytes at `data` (the last
+ * call wins).  -EINVAL outside such a task, or data NULL with size > 0;
+ * -E2BIG over PRUNNER_MAX_PAYLOAD; -ENOMEM.
+ */
+PRUNNER_EXPORT int prunner_set_result(const void *data, size_t size);
+
+/*
+ * Waits until f reaches a final state.  timeout_ns < 0 waits forever, 0
+ * only polls.  Returns 0 once final, -ETIMEDOUT otherwise, -EINVAL for NULL.
+ * Called from a worker of f's runner, the worker runs other tasks while it
+ * waits (see prunner_group_wait), so a fixed pool cannot deadlock on it.
+ */
+PRUNNER_EXPORT int prunner_future_wait(prunner_future_t *f, int64_t timeout_ns);
+
+/* The state at the time of the call.  PRUNNER_FUTURE_CANCELLED for NULL. */
+PRUNNER_EXPORT enum prunner_future_state prunner_future_state(const prunner_future_t *f);
+
+/*
+ * The task's return value once DONE or FAILED; -ECANCELED when cancelled;
+ * -EINPROGRESS before a final state; -EINVAL for NULL.
+ */
+PRUNNER_EXPORT int prunner_future_status(const prunner_future_t *f);
+
+/*
+ * Copies the result into buf (capacity cap).  Returns 0 and the size in
+ * *len_out (when not NULL); a task that set no result has a result of size
+ * 0.  -ERANGE when it does not fit (nothing copied, *len_out set);
+ * -EINPROGRESS before a final state; -ECANCELED when cancelled; -EINVAL.
+ * A FAILED task's result is readable too (it may describe the failure).
+ */
+PRUNNER_EXPORT int prunner_future_result(const prunner_future_t *f, void *buf, size_t cap, size_t *len_out);
+
+/*
+ * Cancels f if its task has not started: the task will never run, its
+ * destroy function runs (now, on this thread), and f becomes CANCELLED.
+ * Returns 0 when this call cancelled it, -EBUSY when the task is running,
+ * -EALREADY when f is already final, -EINVAL for NULL.
+ */
+PRUNNER_EXPORT int prunner_future_cancel(prunner_future_t *f);
+
+/* Drops the caller's reference.  NULL is a no-op.  Any thread. */
+PRUNNER_EXPORT void prunner_future_release(prunner_future_t *f);
+
+/*
+ * A continuation, as Celery's chains: when f becomes DONE, fn runs on f's
+ * runner with a copy of f's result as its payload; its future is returned
+ * in *out (NULL allowed).  If f becomes FAILED or CANCELLED, fn never runs
+ * and the continuation's future becomes CANCELLED (destroy is called with
+ * f's result).  If f is already final, the continuation is posted (or
+ * cancelled) now.  The continuation is posted when f completes, so f's
+ * runner must still accept posts then.  Errors: -EINVAL, -ENOMEM.
+ */
+PRUNNER_EXPORT int prunner_then(prunner_future_t *f, prunner_task_fn fn, void (*destroy)(void *data),
+                                prunner_future_t **out);
+
+/*
+ * Waits until every one of the n futures is final (prunner_wait_all) or at
+ * least one is (prunner_wait_any, which stores its index in *index).
+ * Timeouts as prunner_future_wait.  0 or -ETIMEDOUT; -EINVAL for NULL
+ * arrays or elements, or n == 0 for wait_any.
+ */
+PRUNNER_EXPORT int prunner_wait_all(prunner_future_t *const *fs, size_t n, int64_t timeout_ns);
+PRUNNER_EXPORT int prunner_wait_any(prunner_future_t *const *fs, size_t n, int64_t timeout_ns,
+                                    size_t *index);
+
+/* ------------------------------------------------------------------------ */
+/* Fork-join groups                                                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A group lets a task spawn children and wait for all of them:
+ *
+ *   prunner_group_t g;
+ *   prunner_group_init(&g, NULL);            current runner
+ *   prunner_group_spawn(&g, child, &a, sizeof a);
+ *   prunner_group_spawn(&g, child, &b, sizeof b);
+ *   int failed = prunner_group_wait(&g);     helps while it waits
+ *
+ * The group lives in the caller's memory (on the stack is fine) and needs
+ * no destruction once prunner_group_wait() returned.  It may be used only
+ * by the thread that initialised it.
+ *
+ * Helping: a worker that waits runs other tasks meanwhile: its own deque
+ * first (where its children are), then the injector and other workers'
+ * deques; it sleeps only when every queue is empty, and wakes up for new
+ * work or for the group's completion.  So a 1-worker pool running a
+ * recursive fork-join computation never deadlocks.  Rule: do not hold a
+ * lock across a wait that a task could need (the global lock included): the
+ * waiter may run any queued task, on this same thread.  In debug mode,
+ * waiting while holding r's global lock is reported and returns -EDEADLK.
+ */
+typedef struct prunner_group {
+	uint64_t opaque[4];
+} prunner_group_t;
+
+/* Initialises g for runner r (NULL: prunner_current()).  -EINVAL when g is
+ * NULL or there is no runner. */
+PRUNNER_EXPORT int prunner_group_init(prunner_group_t *g, prunner_t *r);
+
+/* Posts fn (payload copied) as a child of g.  Errors as prunner_post();
+ * a child whose post failed is not counted in the group. */
+PRUNNER_EXPORT int prunner_group_spawn(prunner_group_t *g, prunner_task_fn fn, const void *data, size_t size);
+
+/*
+ * Waits until every child spawned so far finished; returns how many of them
+ * failed (>= 0), or -EINVAL for NULL, -EDEADLK (see above).  A program
+ * thread outside the pool blocks; a worker helps.
+ */
+PRUNNER_EXPORT int prunner_group_wait(prunner_group_t *g);
+
+/* ------------------------------------------------------------------------ */
+/* Event-loop integration                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A file descriptor that becomes readable when futures of r complete, for
+ * programs with their own event loop (epoll, poll, libuv, libmicrohttpd in
+ * external-select mode).  Created on the first call and owned by r (closed
+ * by prunner_free; do not close it).  From then on every future of r that
+ * reaches a final state is queued once for prunner_completed().  Returns the
+ * fd (>= 0) or -EINVAL, -EMFILE/-ENFILE/-ENOMEM.
+ */
+PRUNNER_EXPORT int prunner_completion_fd(prunner_t *r);
+
+/*
+ * Takes up to `max` completed futures from r's completion queue into out[],
+ * in completion order, and returns how many.  Each one carries a reference
+ * the caller must release.  Also consumes the fd's readiness: after a call
+ * that returned fewer than max, the fd stays unreadable until the next
+ * completion.  Never blocks.  Any thread.  -EINVAL for NULL arguments.
+ */
+PRUNNER_EXPORT int prunner_completed(prunner_t *r, prunner_future_t **out, size_t max);
 
 /* ------------------------------------------------------------------------ */
 /* The labelled-task API (prunner.py's ParallelTaskRunner)                  */

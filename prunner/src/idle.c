@@ -30,6 +30,9 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <time.h>
+
 int pr_sleep_init(struct pr_sleep *s)
 {
 	atomic_init(&s->nsleepers, 0);
@@ -43,12 +46,54 @@ void pr_sleep_destroy(struct pr_sleep *s)
 	PR_CHECK_PTHREAD(pthread_mutex_destroy(&s->lock));
 }
 
+/* A condition variable whose timed waits use CLOCK_MONOTONIC. */
+static int monotonic_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t attr;
+	int rc = pthread_condattr_init(&attr);
+	if (rc)
+		return -rc;
+	rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!rc)
+		rc = pthread_cond_init(c, &attr);
+	pthread_condattr_destroy(&attr);
+	return rc ? -rc : 0;
+}
+
+int64_t pr_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t pr_deadline(int64_t timeout_ns)
+{
+	if (timeout_ns < 0)
+		return -1;
+	int64_t now = pr_now_ns();
+	return timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
+}
+
+/* pthread_cond_timedwait until deadline_ns, or pthread_cond_wait when
+ * deadline_ns < 0.  Returns 0 or ETIMEDOUT. */
+static int cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline_ns)
+{
+	if (deadline_ns < 0) {
+		PR_CHECK_PTHREAD(pthread_cond_wait(c, m));
+		return 0;
+	}
+	struct timespec ts = { .tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000 };
+	int rc = pthread_cond_timedwait(c, m, &ts);
+	PR_ASSERT(rc == 0 || rc == ETIMEDOUT);
+	return rc;
+}
+
 int pr_sleeper_init(struct pr_sleeper *me)
 {
 	me->next = NULL;
 	me->in_set = false;
-	int rc = pthread_cond_init(&me->cond, NULL);
-	return rc ? -rc : 0;
+	return monotonic_cond_init(&me->cond);
 }
 
 void pr_sleeper_destroy(struct pr_sleeper *me)
@@ -96,6 +141,28 @@ void pr_sleep_wait(struct pr_sleep *s, struct pr_sleeper *me)
 	pr_mutex_unlock(&s->lock);
 }
 
+int pr_sleep_wait_until(struct pr_sleep *s, struct pr_sleeper *me, int64_t deadline_ns)
+{
+	int rc = 0;
+	pr_mutex_lock(&s->lock);
+	while (me->in_set && rc == 0)
+		rc = cond_wait_until(&me->cond, &s->lock, deadline_ns);
+	if (me->in_set)
+		leave_locked(s, me);
+	pr_mutex_unlock(&s->lock);
+	return rc ? -ETIMEDOUT : 0;
+}
+
+void pr_sleep_wake(struct pr_sleep *s, struct pr_sleeper *me)
+{
+	pr_mutex_lock(&s->lock);
+	if (me->in_set) {
+		leave_locked(s, me);
+		PR_CHECK_PTHREAD(pthread_cond_signal(&me->cond));
+	}
+	pr_mutex_unlock(&s->lock);
+}
+
 /* Takes the most recent sleeper out of the set and signals it.  Lock held. */
 static void wake_one_locked(struct pr_sleep *s)
 {
@@ -123,8 +190,69 @@ void pr_sleep_notify_all(struct pr_sleep *s)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Termination                                                              */
+/* Waiters                                                                  */
 /* ------------------------------------------------------------------------ */
+
+void pr_waiter_init_thread(struct pr_waiter *w)
+{
+	w->kind = PR_WAITER_THREAD;
+	w->sleep = NULL;
+	w->sleeper = NULL;
+	w->woken = false;
+	PR_CHECK_PTHREAD(pthread_mutex_init(&w->lock, NULL));
+	PR_CHECK_PTHREAD(-monotonic_cond_init(&w->cond));
+}
+
+void pr_waiter_destroy_thread(struct pr_waiter *w)
+{
+	PR_CHECK_PTHREAD(pthread_cond_destroy(&w->cond));
+	PR_CHECK_PTHREAD(pthread_mutex_destroy(&w->lock));
+}
+
+/*
+ * Wakes w.  For a thread waiter, `woken` is set under its lock, and the
+ * waiter returns only after seeing it under that lock: so once this call
+ * has released the lock it does not touch w again, and the waiter may free
+ * it (it usually lives on the waiter's stack).
+ */
+void pr_waiter_wake(struct pr_waiter *w)
+{
+	if (w->kind == PR_WAITER_WORKER) {
+		pr_sleep_wake(w->sleep, w->sleeper);
+		return;
+	}
+	pr_mutex_lock(&w->lock);
+	w->woken = true;
+	PR_CHECK_PTHREAD(pthread_cond_signal(&w->cond));
+	pr_mutex_unlock(&w->lock);
+}
+
+int pr_waiter_wait_thread(struct pr_waiter *w, int64_t deadline_ns)
+{
+	int rc = 0;
+	pr_mutex_lock(&w->lock);
+	while (!w->woken && rc == 0)
+		rc = cond_wait_until(&w->cond, &w->lock, deadline_ns);
+	bool woken = w->woken;
+	pr_mutex_unlock(&w->lock);
+	return woken ? 0 : -ETIMEDOUT;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Termination and quiet instants                                           */
+/* ------------------------------------------------------------------------ */
+
+/* Wakes prunner_wait_idle() callers: nothing was pending at some instant
+ * since they registered. */
+void pr_signal_quiet(prunner_t *r)
+{
+	if (atomic_load_explicit(&r->quiet_waiters, memory_order_seq_cst) == 0)
+		return;
+	pr_mutex_lock(&r->quiet_lock);
+	r->quiet_gen++;
+	PR_CHECK_PTHREAD(pthread_cond_broadcast(&r->quiet_cond));
+	pr_mutex_unlock(&r->quiet_lock);
+}
 
 /* Ends run `s` (whose end was confirmed): a new generation, inactive, and
  * the caller of prunner_run is woken. */
@@ -138,6 +266,7 @@ static void finish_run(prunner_t *r, uint64_t closing)
 	r->done = true;
 	PR_CHECK_PTHREAD(pthread_cond_broadcast(&r->done_cond));
 	pr_mutex_unlock(&r->done_lock);
+	pr_signal_quiet(r);
 }
 
 /*
@@ -206,7 +335,16 @@ void pr_try_terminate(prunner_t *r)
 		uint64_t posted = ext;
 		for (int i = 0; i < n; i++)
 			posted += atomic_load_explicit(&r->workers[i]->posted, memory_order_seq_cst);
-		if (finished != posted || !confirm_end(r, s, ext_unchanged, ext))
+		if (finished != posted) {
+			/* An open executor holds tokens that stay pending: with
+			 * nothing else pending the run is quiet, not over (the
+			 * same sweep argument, with the tokens subtracted). */
+			int held = atomic_load_explicit(&r->held_tokens, memory_order_seq_cst);
+			if (held > 0 && finished + (uint64_t)held == posted)
+				pr_signal_quiet(r);
+			return;
+		}
+		if (!confirm_end(r, s, ext_unchanged, ext))
 			return;
 	}
 }
@@ -224,8 +362,13 @@ static bool counter_zero(prunner_t *r, uint64_t unused)
  */
 void pr_counter_release(prunner_t *r)
 {
-	if (atomic_fetch_sub_explicit(&r->pending, 1, memory_order_seq_cst) != 1)
+	int64_t left = atomic_fetch_sub_explicit(&r->pending, 1, memory_order_seq_cst) - 1;
+	if (left != 0) {
+		int held = atomic_load_explicit(&r->held_tokens, memory_order_seq_cst);
+		if (held > 0 && left == held)
+			pr_signal_quiet(r);
 		return;
+	}
 	for (;;) {
 		uint64_t s = atomic_load_explicit(&r->run_state, memory_order_seq_cst);
 		if ((s & (PR_RUN_ACTIVE | PR_RUN_CLOSING)) != PR_RUN_ACTIVE)

@@ -47,6 +47,11 @@ void pr_sleeper_destroy(struct pr_sleeper *me);
 void pr_sleep_prepare(struct pr_sleep *s, struct pr_sleeper *me);
 void pr_sleep_cancel(struct pr_sleep *s, struct pr_sleeper *me);
 void pr_sleep_wait(struct pr_sleep *s, struct pr_sleeper *me);
+/* As pr_sleep_wait, but gives up at deadline_ns (CLOCK_MONOTONIC; < 0:
+ * never), leaving the set.  0 when woken, -ETIMEDOUT. */
+int pr_sleep_wait_until(struct pr_sleep *s, struct pr_sleeper *me, int64_t deadline_ns);
+/* Wakes `me` if it is in the set (an awaited event happened). */
+void pr_sleep_wake(struct pr_sleep *s, struct pr_sleeper *me);
 /* Wakes one sleeper if there is any.  Call after publishing work. */
 void pr_sleep_notify_slow(struct pr_sleep *s);
 /* Wakes every sleeper (shutdown). */

@@ -19,6 +19,25 @@
 #include "task.h"
 #include "util.h"
 
+/*
+ * Something a thread waits for (a future, a group) wakes it through a
+ * waiter.  A worker's waiter wakes it in the sleep set, so that a helping
+ * worker that sleeps also wakes for new work; a program thread's waiter is
+ * a flag under its own mutex and condition variable.
+ */
+enum pr_waiter_kind { PR_WAITER_WORKER, PR_WAITER_THREAD };
+
+struct pr_waiter {
+	enum pr_waiter_kind kind;
+	/* PR_WAITER_WORKER (immutable): */
+	struct pr_sleep *sleep;
+	struct pr_sleeper *sleeper;
+	/* PR_WAITER_THREAD: `woken` protected by `lock`. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool woken;
+};
+
 /* Initial deque size: 2^PR_DEQUE_LOG_CAP slots; it grows on demand. */
 #define PR_DEQUE_LOG_CAP 10
 /* Most tasks a worker moves from the injector to its deque at once; must
@@ -64,6 +83,8 @@ struct pr_worker {
 
 	/* The worker's place in the sleeper set (runner->sleep.lock). */
 	struct pr_sleeper sleeper;
+	/* Its waiter for helping waits (immutable). */
+	struct pr_waiter waiter;
 };
 
 /* run_state: bit 0 = a run is active, bit 1 = its end is being confirmed
@@ -126,6 +147,31 @@ struct prunner {
 	 * posted and not yet finished, plus the begin token. */
 	PR_CACHE_ALIGNED _Atomic int64_t pending;
 
+	/* Executor state.  `open`: r was opened by prunner_open and not yet
+	 * closed (ctl).  `closed`: 0 while posts are accepted, else the
+	 * PRUNNER_CLOSE_* mode + 1 from the start of a close until the next
+	 * open or run (relaxed atomic: read on every post). */
+	bool open;
+	_Atomic int closed;
+	/* Tokens held by an open executor (1 while open): the detector
+	 * treats "nothing pending but these" as quiet. */
+	_Atomic int held_tokens;
+
+	/* prunner_wait_idle: waiters count, generation bumped on each quiet
+	 * instant (and at the end of a run); protected by quiet_lock, with
+	 * the count mirrored in quiet_waiters for the detector's fast path. */
+	pthread_mutex_t quiet_lock;
+	pthread_cond_t quiet_cond;
+	uint64_t quiet_gen;
+	_Atomic int quiet_waiters;
+
+	/* Completion queue for the event-loop fd: protected by
+	 * completion_lock; completion_fd is -1 until created, then
+	 * immutable (atomic, read on every future completion). */
+	pthread_mutex_t completion_lock;
+	_Atomic int completion_fd;
+	struct prunner_future *completed_head, *completed_tail;
+
 	/* Run completion: protected by done_lock. */
 	pthread_mutex_t done_lock;
 	pthread_cond_t done_cond;
@@ -146,6 +192,8 @@ struct prunner {
 struct pr_tls {
 	prunner_t *runner;        /* runner of the task or hook on this thread */
 	struct pr_worker *worker; /* this thread's worker, if it is one */
+	struct prunner_future *future; /* future of the running task, if any */
+	int locks_held;           /* prunner_lock() calls not yet unlocked */
 };
 extern _Thread_local struct pr_tls pr_tls;
 
@@ -153,15 +201,35 @@ extern _Thread_local struct pr_tls pr_tls;
 int pr_pool_start(prunner_t *r, int n);
 void pr_pool_stop(prunner_t *r);
 int pr_post_local(struct pr_worker *w, prunner_task_fn fn, int label, unsigned flags, const void *data,
-                  size_t size);
+                  size_t size, void *ctx);
+/* Runs tasks on w until done(arg) is true, sleeping in the sleep set when
+ * there is nothing to run (w->waiter must be registered where the awaited
+ * event wakes it).  deadline_ns: CLOCK_MONOTONIC, < 0 for none.  Returns 0,
+ * or -ETIMEDOUT. */
+int pr_help_until(struct pr_worker *w, bool (*done)(void *), void *arg, int64_t deadline_ns);
 
 /* runner.c */
-int pr_post(prunner_t *r, prunner_task_fn fn, int label, unsigned flags, const void *data, size_t size);
+int pr_post(prunner_t *r, prunner_task_fn fn, int label, unsigned flags, const void *data, size_t size,
+            void *ctx);
 int pr_resolve_workers(int n);
 
-/* idle.c: termination */
+/* idle.c: termination, quiet instants, waiters */
 void pr_try_terminate(prunner_t *r);
 void pr_counter_release(prunner_t *r);
+void pr_signal_quiet(prunner_t *r);
+void pr_waiter_init_thread(struct pr_waiter *w);
+void pr_waiter_destroy_thread(struct pr_waiter *w);
+void pr_waiter_wake(struct pr_waiter *w);
+/* Waits until w is woken or the deadline (CLOCK_MONOTONIC ns, < 0: none)
+ * passes.  Returns 0 or -ETIMEDOUT. */
+int pr_waiter_wait_thread(struct pr_waiter *w, int64_t deadline_ns);
+int64_t pr_now_ns(void);
+int64_t pr_deadline(int64_t timeout_ns);
+
+/* future.c: what the worker loop calls for future and group tasks */
+int pr_run_future_task(struct pr_worker *w, struct pr_task *t, bool cancel);
+void pr_group_child_done(void *group, bool failed);
+void pr_completion_close(prunner_t *r);
 
 /* log.c */
 void pr_log(const prunner_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -112,11 +112,11 @@ int prunner_post_task(prunner_task_fn fn, const void *data, size_t size)
 		 * cannot replace it while it runs. */
 		pr_mutex_lock(&module_lock);
 		r = module_running ? module_runner : NULL;
-		int rc = r ? pr_post(r, fn, 0, 0, data, size) : PRUNNER_ENORUN;
+		int rc = r ? pr_post(r, fn, 0, 0, data, size, NULL) : PRUNNER_ENORUN;
 		pr_mutex_unlock(&module_lock);
 		return rc;
 	}
-	return pr_post(r, fn, 0, 0, data, size);
+	return pr_post(r, fn, 0, 0, data, size, NULL);
 }
 
 struct prunner_dict *prunner_get_dict(void)

@@ -75,6 +75,15 @@ int prunner_new(prunner_t **out)
 	if ((rc = -pthread_rwlock_init(&r->pool_lock, NULL)))
 		goto fail;
 	stage++;
+	if ((rc = -pthread_mutex_init(&r->quiet_lock, NULL)))
+		goto fail;
+	stage++;
+	if ((rc = -pthread_cond_init(&r->quiet_cond, NULL)))
+		goto fail;
+	stage++;
+	if ((rc = -pthread_mutex_init(&r->completion_lock, NULL)))
+		goto fail;
+	stage++;
 	if ((rc = pr_task_pool_init(&r->pool)))
 		goto fail;
 	stage++;
@@ -96,6 +105,10 @@ int prunner_new(prunner_t **out)
 	atomic_init(&r->ext_posted, 0);
 	atomic_init(&r->ext_finished, 0);
 	atomic_init(&r->ext_accepted, 0);
+	atomic_init(&r->closed, 0);
+	atomic_init(&r->held_tokens, 0);
+	atomic_init(&r->quiet_waiters, 0);
+	atomic_init(&r->completion_fd, -1);
 	atomic_init(&r->pending, 0);
 	*out = r;
 	return 0;
@@ -103,12 +116,18 @@ int prunner_new(prunner_t **out)
 fail:
 	if (rc > 0)
 		rc = -rc;
-	if (stage > 7)
+	if (stage > 10)
 		pr_sleep_destroy(&r->sleep);
-	if (stage > 6)
+	if (stage > 9)
 		pr_injector_destroy(&r->injector);
-	if (stage > 5)
+	if (stage > 8)
 		pr_task_pool_destroy(&r->pool);
+	if (stage > 7)
+		pthread_mutex_destroy(&r->completion_lock);
+	if (stage > 6)
+		pthread_cond_destroy(&r->quiet_cond);
+	if (stage > 5)
+		pthread_mutex_destroy(&r->quiet_lock);
 	if (stage > 4)
 		pthread_rwlock_destroy(&r->pool_lock);
 	if (stage > 3)
@@ -133,6 +152,8 @@ void prunner_free(prunner_t *r)
 {
 	if (!r)
 		return;
+	if (!on_own_worker(r))
+		prunner_close(r, PRUNNER_CLOSE_DRAIN); /* an open executor drains first */
 	pr_mutex_lock(&r->ctl);
 	bool busy = r->running || on_own_worker(r);
 	pr_mutex_unlock(&r->ctl);
@@ -141,10 +162,14 @@ void prunner_free(prunner_t *r)
 		return;
 	}
 	pr_pool_stop(r);
+	pr_completion_close(r);
 	pr_injector_destroy(&r->injector);
 	pr_sleep_destroy(&r->sleep);
 	pr_task_pool_destroy(&r->pool);
 	pr_dict_free(r->dict);
+	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->completion_lock));
+	PR_CHECK_PTHREAD(pthread_cond_destroy(&r->quiet_cond));
+	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->quiet_lock));
 	PR_CHECK_PTHREAD(pthread_rwlock_destroy(&r->pool_lock));
 	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->user_lock));
 	PR_CHECK_PTHREAD(pthread_cond_destroy(&r->done_cond));
@@ -217,14 +242,18 @@ struct prunner_dict *prunner_dict(prunner_t *r)
 
 void prunner_lock(prunner_t *r)
 {
-	if (r)
+	if (r) {
 		pr_mutex_lock(&r->user_lock);
+		pr_tls.locks_held++; /* a helping wait under the lock is refused */
+	}
 }
 
 void prunner_unlock(prunner_t *r)
 {
-	if (r)
+	if (r) {
+		pr_tls.locks_held--;
 		pr_mutex_unlock(&r->user_lock);
+	}
 }
 
 prunner_t *prunner_current(void)
@@ -241,7 +270,7 @@ int prunner_worker_index(void)
  * program thread, or a task of another runner.  See idle.c for why the
  * count is taken before the state is checked. */
 static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned flags, const void *data,
-                        size_t size)
+                        size_t size, void *ctx)
 {
 	bool counter = atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER;
 	void *heap = NULL;
@@ -260,22 +289,24 @@ static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned fl
 	atomic_fetch_add_explicit(&r->ext_posted, 1, memory_order_seq_cst);
 	uint64_t s = atomic_load_explicit(&r->run_state, memory_order_seq_cst);
 	int rc = 0;
-	if ((s & (PR_RUN_ACTIVE | PR_RUN_CLOSING)) != PR_RUN_ACTIVE) {
-		rc = PRUNNER_ENORUN;
+	if ((s & (PR_RUN_ACTIVE | PR_RUN_CLOSING)) != PR_RUN_ACTIVE ||
+	    atomic_load_explicit(&r->closed, memory_order_seq_cst) != 0) {
+		rc = atomic_load_explicit(&r->closed, memory_order_relaxed) ? -ECANCELED : PRUNNER_ENORUN;
 	} else {
 		pr_mutex_lock(&r->injector.lock);
 		struct pr_task *t = pr_task_alloc(&r->injector.cache);
 		if (t) {
 			t->fn = fn;
 			t->label = label;
+			t->ctx = ctx;
 			t->size = (uint32_t)size;
 			if (heap) {
 				t->flags = (uint16_t)(PR_TASK_HEAP | flags);
-				t->payload.heap = heap;
+				pr_task_set_heap(t, heap);
 			} else {
 				t->flags = (uint16_t)flags;
 				if (size)
-					memcpy(t->payload.bytes, data, size);
+					memcpy(t->payload, data, size);
 			}
 			pr_injector_push_locked(&r->injector, t);
 			atomic_fetch_add_explicit(&r->ext_accepted, 1, memory_order_relaxed);
@@ -307,30 +338,38 @@ static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned fl
 	return 0;
 }
 
-int pr_post(prunner_t *r, prunner_task_fn fn, int label, unsigned flags, const void *data, size_t size)
+int pr_post(prunner_t *r, prunner_task_fn fn, int label, unsigned flags, const void *data, size_t size,
+            void *ctx)
 {
 	if (size > PRUNNER_MAX_PAYLOAD)
 		return -E2BIG;
 	if (size > 0 && !data)
 		return -EINVAL;
 	struct pr_worker *w = pr_tls.worker;
-	if (w && w->runner == r)
-		return pr_post_local(w, fn, label, flags, data, size);
-	return post_outside(r, fn, label, flags, data, size);
+	if (w && w->runner == r) {
+		/* A task of r posting.  During a DRAIN close its children are
+		 * part of the accepted work; during a CANCEL close they would
+		 * only be cancelled, so they are refused. */
+		if (pr_unlikely(atomic_load_explicit(&r->closed, memory_order_relaxed) ==
+		                PRUNNER_CLOSE_CANCEL + 1))
+			return -ECANCELED;
+		return pr_post_local(w, fn, label, flags, data, size, ctx);
+	}
+	return post_outside(r, fn, label, flags, data, size, ctx);
 }
 
 int prunner_post(prunner_t *r, prunner_task_fn fn, const void *data, size_t size)
 {
 	if (!r || !fn)
 		return -EINVAL;
-	return pr_post(r, fn, 0, 0, data, size);
+	return pr_post(r, fn, 0, 0, data, size, NULL);
 }
 
 int prunner_queue_put(prunner_t *r, int label, const void *data, size_t size)
 {
 	if (!r || !r->has_class)
 		return -EINVAL;
-	return pr_post(r, NULL, label, PR_TASK_LABELLED, data, size);
+	return pr_post(r, NULL, label, PR_TASK_LABELLED, data, size, NULL);
 }
 
 int prunner_new_class(prunner_t **out, int n_workers, bool debug, const struct prunner_class *cls,
@@ -387,7 +426,11 @@ static int ensure_pool(prunner_t *r)
 	return pr_pool_start(r, n);
 }
 
-int prunner_run(prunner_t *r)
+/*
+ * Steps 1-3 of a run: the pool, the base of the statistics, the token, and
+ * the run opened.  On success r->running is set and the token is held.
+ */
+static int run_start(prunner_t *r)
 {
 	if (!r)
 		return -EINVAL;
@@ -406,7 +449,6 @@ int prunner_run(prunner_t *r)
 	r->running = true;
 	pr_mutex_unlock(&r->ctl);
 
-	bool counter = atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER;
 	struct sums base = sum_counters(r);
 	r->base_posted = base.posted;
 	r->base_finished = base.finished;
@@ -419,49 +461,43 @@ int prunner_run(prunner_t *r)
 	pr_mutex_lock(&r->done_lock);
 	r->done = false;
 	pr_mutex_unlock(&r->done_lock);
+	atomic_store_explicit(&r->closed, 0, memory_order_relaxed);
 
-	/* The begin token (step 2), then open the run (step 3).  Release on
-	 * the state: a detector that sees the run open sees the token. */
-	if (counter)
+	/* The token (step 2), then open the run (step 3).  Seq-cst on the
+	 * state: a detector that sees the run open sees the token. */
+	if (atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER)
 		atomic_fetch_add_explicit(&r->pending, 1, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&r->ext_posted, 1, memory_order_seq_cst);
 	uint64_t s = atomic_load_explicit(&r->run_state, memory_order_relaxed);
 	atomic_store_explicit(&r->run_state, s | PR_RUN_ACTIVE, memory_order_seq_cst);
 	PR_LOG(r, "run starts with %d workers", r->nworkers);
+	return 0;
+}
 
-	struct pr_tls saved = pr_tls;
-	pr_tls.runner = r;
-	pr_tls.worker = NULL;
-	if (r->has_class) {
-		if (r->cls.begin)
-			r->cls.begin(r, r->class_options);
-	} else if (r->begin) {
-		r->begin(r, r->hook_arg);
-	}
-
-	/* Step 5: return the token. */
+/* Step 5: returns the token and runs the check once. */
+static void return_token(prunner_t *r)
+{
 	atomic_fetch_add_explicit(&r->ext_finished, 1, memory_order_seq_cst);
-	if (counter)
+	if (atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER)
 		pr_counter_release(r);
 	else
 		pr_try_terminate(r);
+}
 
+static void wait_done(prunner_t *r)
+{
 	pr_mutex_lock(&r->done_lock);
 	while (!r->done)
 		PR_CHECK_PTHREAD(pthread_cond_wait(&r->done_cond, &r->done_lock));
 	pr_mutex_unlock(&r->done_lock);
+}
 
-	if (r->has_class) {
-		if (r->cls.end)
-			r->cls.end(r);
-	} else if (r->end) {
-		r->end(r, r->hook_arg);
-	}
-	pr_tls = saved;
-
-	/* Every task of the run finished before `done` was set, so these sums
-	 * are final for the run (an accepted outside post incremented
-	 * ext_accepted before its task could run). */
+/* Step 7 (after end): the run's statistics; clears r->running.  Every task
+ * of the run finished before `done` was set, so the sums are final for the
+ * run (an accepted outside post counted itself in ext_accepted before its
+ * task could run). */
+static int run_finish(prunner_t *r)
+{
 	struct sums end = sum_counters(r);
 	uint64_t dropped = end.dropped - r->base_dropped;
 	r->stats.posted = end.posted - r->base_posted - dropped +
@@ -476,8 +512,112 @@ int prunner_run(prunner_t *r)
 
 	pr_mutex_lock(&r->ctl);
 	r->running = false;
+	r->open = false;
 	pr_mutex_unlock(&r->ctl);
 	return r->stats.failed > INT_MAX ? INT_MAX : (int)r->stats.failed;
+}
+
+int prunner_run(prunner_t *r)
+{
+	int rc = run_start(r);
+	if (rc)
+		return rc;
+
+	struct pr_tls saved = pr_tls;
+	pr_tls.runner = r;
+	pr_tls.worker = NULL;
+	if (r->has_class) {
+		if (r->cls.begin)
+			r->cls.begin(r, r->class_options);
+	} else if (r->begin) {
+		r->begin(r, r->hook_arg);
+	}
+	return_token(r);
+	wait_done(r);
+	if (r->has_class) {
+		if (r->cls.end)
+			r->cls.end(r);
+	} else if (r->end) {
+		r->end(r, r->hook_arg);
+	}
+	pr_tls = saved;
+	return run_finish(r);
+}
+
+int prunner_open(prunner_t *r)
+{
+	int rc = run_start(r);
+	if (rc)
+		return rc;
+	/* The token stays held until prunner_close: the run cannot end. */
+	atomic_store_explicit(&r->held_tokens, 1, memory_order_seq_cst);
+	pr_mutex_lock(&r->ctl);
+	r->open = true;
+	pr_mutex_unlock(&r->ctl);
+	PR_LOG(r, "executor open");
+	return 0;
+}
+
+int prunner_close(prunner_t *r, enum prunner_close_mode mode)
+{
+	if (!r || (mode != PRUNNER_CLOSE_DRAIN && mode != PRUNNER_CLOSE_CANCEL))
+		return -EINVAL;
+	if (on_own_worker(r))
+		return -EDEADLK;
+	pr_mutex_lock(&r->ctl);
+	bool open = r->open, running = r->running;
+	if (open)
+		r->open = false; /* this call closes it; a concurrent close returns */
+	pr_mutex_unlock(&r->ctl);
+	if (!open)
+		return running ? -EBUSY : 0;
+	PR_LOG(r, "executor closes (%s)", mode == PRUNNER_CLOSE_DRAIN ? "drain" : "cancel");
+	/* From here posts are refused (runner.c: pr_post) and, in CANCEL
+	 * mode, workers cancel what they take instead of running it. */
+	atomic_store_explicit(&r->closed, (int)mode + 1, memory_order_seq_cst);
+	atomic_store_explicit(&r->held_tokens, 0, memory_order_seq_cst);
+	return_token(r);
+	wait_done(r);
+	run_finish(r);
+	return 0;
+}
+
+int prunner_wait_idle(prunner_t *r)
+{
+	if (!r)
+		return -EINVAL;
+	if (on_own_worker(r))
+		return -EDEADLK;
+	pr_mutex_lock(&r->quiet_lock);
+	uint64_t gen = r->quiet_gen;
+	atomic_fetch_add_explicit(&r->quiet_waiters, 1, memory_order_seq_cst);
+	pr_mutex_unlock(&r->quiet_lock);
+
+	/* Registered: from now on a quiet instant or the end of the run bumps
+	 * quiet_gen.  If no run is active, there is nothing to wait for; if
+	 * one is, look once ourselves (the workers may all be asleep already,
+	 * and then nobody else would). */
+	uint64_t s = atomic_load_explicit(&r->run_state, memory_order_seq_cst);
+	bool active = s & PR_RUN_ACTIVE;
+	if (active) {
+		if (atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER) {
+			int64_t p = atomic_load_explicit(&r->pending, memory_order_seq_cst);
+			if (p == atomic_load_explicit(&r->held_tokens, memory_order_seq_cst))
+				pr_signal_quiet(r);
+		} else {
+			PR_CHECK_PTHREAD(pthread_rwlock_rdlock(&r->pool_lock));
+			if (r->workers)
+				pr_try_terminate(r);
+			PR_CHECK_PTHREAD(pthread_rwlock_unlock(&r->pool_lock));
+		}
+	}
+
+	pr_mutex_lock(&r->quiet_lock);
+	while (active && r->quiet_gen == gen)
+		PR_CHECK_PTHREAD(pthread_cond_wait(&r->quiet_cond, &r->quiet_lock));
+	atomic_fetch_sub_explicit(&r->quiet_waiters, 1, memory_order_seq_cst);
+	pr_mutex_unlock(&r->quiet_lock);
+	return 0;
 }
 
 int prunner_stop_workers(prunner_t *r)

@@ -69,7 +69,7 @@ int pr_task_cache_refill(struct pr_task_cache *c)
 	pr_mutex_lock(&p->lock);
 	if (p->batches) {
 		list = p->batches;
-		p->batches = list->payload.heap;
+		p->batches = pr_task_heap(list);
 		n = list->size; /* a batch head records the batch's length */
 	} else {
 		list = slab_new_locked(p);
@@ -101,7 +101,7 @@ void pr_task_cache_spill(struct pr_task_cache *c)
 
 	struct pr_task_pool *p = c->pool;
 	pr_mutex_lock(&p->lock);
-	head->payload.heap = p->batches;
+	pr_task_set_heap(head, p->batches);
 	p->batches = head;
 	pr_mutex_unlock(&p->lock);
 }
@@ -114,7 +114,7 @@ void pr_task_cache_flush(struct pr_task_cache *c)
 	head->size = list_length(head);
 	struct pr_task_pool *p = c->pool;
 	pr_mutex_lock(&p->lock);
-	head->payload.heap = p->batches;
+	pr_task_set_heap(head, p->batches);
 	p->batches = head;
 	pr_mutex_unlock(&p->lock);
 	c->free = NULL;
@@ -126,7 +126,7 @@ int pr_task_fill_payload(struct pr_task *t, const void *data, size_t size)
 	if (size <= PRUNNER_INLINE_PAYLOAD) {
 		t->flags = 0;
 		if (size)
-			memcpy(t->payload.bytes, data, size);
+			memcpy(t->payload, data, size);
 	} else {
 		/* malloc returns memory aligned for max_align_t. */
 		void *heap = malloc(size);
@@ -134,7 +134,7 @@ int pr_task_fill_payload(struct pr_task *t, const void *data, size_t size)
 			return -ENOMEM;
 		memcpy(heap, data, size);
 		t->flags = PR_TASK_HEAP;
-		t->payload.heap = heap;
+		pr_task_set_heap(t, heap);
 	}
 	t->size = (uint32_t)size;
 	return 0;

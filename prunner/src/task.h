@@ -1,9 +1,9 @@
 /*
  * task.h - task objects and the caches they come from.
  *
- * A task is one cache line: the function, a link for intrusive lists, the
- * payload size and label, flags, and 32 bytes of inline payload aligned for
- * any type.  Payloads larger than PRUNNER_INLINE_PAYLOAD live on the heap
+ * A task is one cache line: the function, a link for intrusive lists, a
+ * context pointer (its future or fork-join group), the payload size and
+ * label, 24 bytes of inline payload aligned for any type, and flags.  Payloads larger than PRUNNER_INLINE_PAYLOAD live on the heap
  * and the inline area holds the pointer.
  *
  * Tasks are never freed one by one: they come from slabs owned by a pool
@@ -26,20 +26,21 @@
 /* flags */
 #define PR_TASK_HEAP 0x1     /* payload on the heap (payload.heap) */
 #define PR_TASK_LABELLED 0x2 /* a prunner_queue_put task: run by the class */
+#define PR_TASK_FUTURE 0x4   /* ctx is its future; the payload lives there */
+#define PR_TASK_GROUP 0x8    /* ctx is the group it is a child of */
 
 struct pr_task {
 	prunner_task_fn fn;   /* what to run (NULL for labelled tasks) */
 	struct pr_task *next; /* link in the injector, a cache or a batch */
+	void *ctx;            /* the future or group of the task, if any */
 	uint32_t size;        /* payload size in bytes */
 	int32_t label;        /* label of a labelled task */
+	/* At offset 32, aligned for any type: the inline payload, or the
+	 * pointer to a heap payload (PR_TASK_HEAP; see pr_task_heap). */
+	_Alignas(16) unsigned char payload[PRUNNER_INLINE_PAYLOAD];
 	uint16_t flags;       /* PR_TASK_* */
 	uint16_t reserved16;  /* room for priority and state bits */
-	uint32_t reserved32;  /* room for a generation or a group index */
-	union {
-		max_align_t align;
-		unsigned char bytes[PRUNNER_INLINE_PAYLOAD];
-		void *heap;
-	} payload;
+	uint32_t reserved32;  /* room for a generation or a retry count */
 };
 
 _Static_assert(sizeof(struct pr_task) == 64, "a task is one cache line");
@@ -53,7 +54,7 @@ _Static_assert(offsetof(struct pr_task, payload) % _Alignof(max_align_t) == 0,
  * Every field is protected by `lock`. */
 struct pr_task_pool {
 	pthread_mutex_t lock;
-	struct pr_task *batches; /* stack of full batches, linked by payload.heap */
+	struct pr_task *batches; /* stack of full batches, linked by pr_task_heap() */
 	void **slabs;            /* every slab allocated, freed with the pool */
 	size_t nslabs, slabs_cap;
 };
@@ -106,25 +107,38 @@ static inline void pr_task_free(struct pr_task_cache *c, struct pr_task *t)
 }
 
 /*
- * Fills a task's function, label and payload (copying `size` bytes of
- * `data`).  Returns 0, or -ENOMEM when a heap payload could not be
- * allocated (the task is then untouched and still the caller's).
+ * Fills a task's payload (copying `size` bytes of `data`) and sets its flags
+ * to PR_TASK_HEAP or 0.  Returns 0, or -ENOMEM when a heap payload could not
+ * be allocated (the task is then untouched and still the caller's).
  */
 int pr_task_fill_payload(struct pr_task *t, const void *data, size_t size);
+
+/* A pointer kept in the payload area (a heap payload, or a batch link). */
+static inline void *pr_task_heap(const struct pr_task *t)
+{
+	void *p;
+	memcpy(&p, t->payload, sizeof(p));
+	return p;
+}
+
+static inline void pr_task_set_heap(struct pr_task *t, void *p)
+{
+	memcpy(t->payload, &p, sizeof(p));
+}
 
 /* The task's payload (NULL when size is 0). */
 static inline void *pr_task_data(struct pr_task *t)
 {
 	if (t->size == 0)
 		return NULL;
-	return (t->flags & PR_TASK_HEAP) ? t->payload.heap : (void *)t->payload.bytes;
+	return (t->flags & PR_TASK_HEAP) ? pr_task_heap(t) : (void *)t->payload;
 }
 
 /* Frees the heap payload, if any. */
 static inline void pr_task_release_payload(struct pr_task *t)
 {
 	if (t->flags & PR_TASK_HEAP)
-		free(t->payload.heap);
+		free(pr_task_heap(t));
 }
 
 #endif /* PR_TASK_H */

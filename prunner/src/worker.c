@@ -114,21 +114,31 @@ static struct pr_task *find_task(struct pr_worker *w)
 static void run_task(struct pr_worker *w, struct pr_task *t)
 {
 	prunner_t *r = w->runner;
-	void *data = pr_task_data(t);
-	int rc;
-	if (t->flags & PR_TASK_LABELLED) {
-		struct prunner_task lt = { .label = t->label, .data = data, .size = t->size };
+	/* A close in CANCEL mode: tasks not yet started never run. */
+	bool cancel = atomic_load_explicit(&r->closed, memory_order_relaxed) == PRUNNER_CLOSE_CANCEL + 1;
+	int rc = 0;
+	if (t->flags & PR_TASK_FUTURE) {
+		rc = pr_run_future_task(w, t, cancel);
+	} else if (cancel) {
+		PR_LOG(r, "w%d: task %p cancelled by close", w->index, (void *)(uintptr_t)t->fn);
+		rc = (t->flags & PR_TASK_GROUP) ? -ECANCELED : 0;
+	} else if (t->flags & PR_TASK_LABELLED) {
+		struct prunner_task lt = { .label = t->label, .data = pr_task_data(t), .size = t->size };
 		PR_LOG(r, "w%d runs label %d (%u bytes)", w->index, t->label, t->size);
 		rc = r->cls.run(r, &lt);
 	} else {
 		PR_LOG(r, "w%d runs task %p (%u bytes)", w->index, (void *)(uintptr_t)t->fn, t->size);
-		rc = t->fn(data);
+		rc = t->fn(pr_task_data(t));
 	}
+	/* A cancelled plain task is not a failure (rc stays 0); a cancelled
+	 * group child is, so that its group's waiter learns it did not run. */
 	if (rc != 0) {
 		PR_LOG(r, "w%d: task failed with %d", w->index, rc);
 		atomic_store_explicit(&w->failed, atomic_load_explicit(&w->failed, memory_order_relaxed) + 1,
 		                      memory_order_relaxed);
 	}
+	if (t->flags & PR_TASK_GROUP)
+		pr_group_child_done(t->ctx, rc != 0);
 	pr_task_release_payload(t);
 	pr_task_free(&w->cache, t);
 	/* Release: everything the task did, including counting its own
@@ -138,6 +148,50 @@ static void run_task(struct pr_worker *w, struct pr_task *t)
 	                      memory_order_release);
 	if (atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER)
 		pr_counter_release(r);
+}
+
+/*
+ * The helping wait.  The caller is a task on worker w waiting for an event
+ * (a group's or a future's completion) that wakes w->waiter.  Until then w
+ * runs whatever it finds, in the usual order (own deque, injector, steal),
+ * so the tasks the event depends on cannot be starved by the wait itself:
+ * if they are queued anywhere, some worker, possibly this one, runs them.
+ * With nothing to run it sleeps in the sleep set, from which both new work
+ * (pr_sleep_notify) and the event (pr_waiter_wake -> pr_sleep_wake) take it
+ * out.  The event's side stores its "done" state, then wakes; here we join
+ * the set, then test done(): either we see it, or the waker finds us in the
+ * set (the set's lock orders the two).
+ */
+int pr_help_until(struct pr_worker *w, bool (*done)(void *), void *arg, int64_t deadline_ns)
+{
+	prunner_t *r = w->runner;
+	for (;;) {
+		if (done(arg))
+			return 0;
+		struct pr_task *t = find_task(w);
+		for (int round = 0; !t && round < PR_SPIN_ROUNDS / 2; round++) {
+			if (done(arg))
+				return 0;
+			for (int i = 0; i < PR_PAUSES_PER_ROUND; i++)
+				pr_cpu_relax();
+			t = find_task(w);
+		}
+		if (t) {
+			run_task(w, t);
+			continue;
+		}
+		if (deadline_ns >= 0 && pr_now_ns() >= deadline_ns)
+			return -ETIMEDOUT;
+		pr_sleep_prepare(&r->sleep, &w->sleeper);
+		if (done(arg) || (t = find_task(w))) {
+			pr_sleep_cancel(&r->sleep, &w->sleeper);
+			if (t)
+				run_task(w, t);
+			continue;
+		}
+		if (pr_sleep_wait_until(&r->sleep, &w->sleeper, deadline_ns) != 0 && !done(arg))
+			return -ETIMEDOUT;
+	}
 }
 
 static void set_idle(struct pr_worker *w, bool idle)
@@ -202,7 +256,7 @@ static void *worker_main(void *arg)
 }
 
 int pr_post_local(struct pr_worker *w, prunner_task_fn fn, int label, unsigned flags, const void *data,
-                  size_t size)
+                  size_t size, void *ctx)
 {
 	prunner_t *r = w->runner;
 	struct pr_task *t = pr_task_alloc(&w->cache);
@@ -214,6 +268,7 @@ int pr_post_local(struct pr_worker *w, prunner_task_fn fn, int label, unsigned f
 	}
 	t->fn = fn;
 	t->label = label;
+	t->ctx = ctx;
 	t->flags |= (uint16_t)flags;
 	/* Count the task as posted before anyone can take it (the
 	 * termination argument needs posted >= finished at all times).  The
@@ -266,6 +321,9 @@ static struct pr_worker *worker_new(prunner_t *r, int index)
 		return NULL;
 	}
 	pr_task_cache_init(&w->cache, &r->pool);
+	w->waiter.kind = PR_WAITER_WORKER;
+	w->waiter.sleep = &r->sleep;
+	w->waiter.sleeper = &w->sleeper;
 	w->runner = r;
 	w->index = index;
 	w->idle_set = true;
