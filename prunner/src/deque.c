@@ -46,6 +46,7 @@ int pr_deque_init(struct pr_deque *q, unsigned log_cap)
 		return -ENOMEM;
 	atomic_init(&q->top, 0);
 	atomic_init(&q->bottom, 0);
+	q->top_cache = 0;
 	atomic_init(&q->array, a);
 	return 0;
 }
@@ -82,15 +83,20 @@ static struct pr_deque_array *grow(struct pr_deque *q, struct pr_deque_array *a,
 int pr_deque_push(struct pr_deque *q, void *x)
 {
 	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed);
-	/* Acquire pairs with the thieves' CAS on top: once we see that a
-	 * thief advanced top past a slot, its read of that slot is done and
-	 * the slot may be reused. */
-	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
 	struct pr_deque_array *a = atomic_load_explicit(&q->array, memory_order_relaxed);
-	if (pr_unlikely(b - t > a->mask)) {
-		a = grow(q, a, t, b);
-		if (!a)
-			return -ENOMEM;
+	if (pr_unlikely(b - q->top_cache > a->mask)) {
+		/* Acquire pairs with the thieves' CAS on top: once we see
+		 * that a thief advanced top past a slot, its read of that slot
+		 * is done and the slot may be reused.  Every slot we reuse lies
+		 * below a top value read here, so the stale bound in between
+		 * is safe: it can only make the array look fuller. */
+		int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
+		q->top_cache = t;
+		if (b - t > a->mask) {
+			a = grow(q, a, t, b);
+			if (!a)
+				return -ENOMEM;
+		}
 	}
 	atomic_store_explicit(&a->slot[b & a->mask], x, memory_order_relaxed);
 	/* Release: the element (and everything the owner wrote before pushing

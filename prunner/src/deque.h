@@ -29,6 +29,11 @@ struct pr_deque {
 	PR_CACHE_ALIGNED _Atomic int64_t top;
 	/* Next index to push.  Written only by the owner. */
 	PR_CACHE_ALIGNED _Atomic int64_t bottom;
+	/* Owner only: a value of top read earlier (top only grows, so it is a
+	 * lower bound).  push re-reads top only when this bound says the
+	 * array may be full, so a steady stream of pushes does not pull the
+	 * line that thieves write into the owner's cache on every push. */
+	int64_t top_cache;
 	/* The current array.  Written only by the owner (when growing), read
 	 * by thieves. */
 	_Atomic(struct pr_deque_array *) array;
