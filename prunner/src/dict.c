@@ -64,6 +64,7 @@
  * the first dict still gets -EDEADLK, since each dict records its walker.
  */
 #include "dict.h"
+#include "util.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -114,7 +115,7 @@ struct prunner_dict {
 };
 
 /* A thread's identity for `walker`: only its address is used. */
-static _Thread_local char walker_tag;
+static PR_THREAD_LOCAL char walker_tag;
 
 /* A key checked and hashed by enter(). */
 struct key {

@@ -195,7 +195,7 @@ struct pr_tls {
 	struct prunner_future *future; /* future of the running task, if any */
 	int locks_held;           /* prunner_lock() calls not yet unlocked */
 };
-extern _Thread_local struct pr_tls pr_tls;
+extern PR_THREAD_LOCAL struct pr_tls pr_tls;
 
 /* worker.c */
 int pr_pool_start(prunner_t *r, int n);

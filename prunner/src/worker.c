@@ -30,7 +30,7 @@
 /* Attempts on a victim whose deque keeps changing under us. */
 #define PR_STEAL_RETRIES 4
 
-_Thread_local struct pr_tls pr_tls;
+PR_THREAD_LOCAL struct pr_tls pr_tls;
 
 static uint64_t xorshift(uint64_t *s)
 {
