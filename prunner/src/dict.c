@@ -478,7 +478,9 @@ int prunner_dict_add_int(struct prunner_dict *d, const char *key, int64_t delta,
 /* Getters                                                                  */
 /* ------------------------------------------------------------------------ */
 
-int prunner_dict_get_int(struct prunner_dict *d, const char *key, int64_t *out)
+/* Shared by get_int and get_double: copies the scalar of `type` at key into
+ * *out (written only on success). */
+static int get_scalar(struct prunner_dict *d, const char *key, enum prunner_type type, void *out, size_t size)
 {
 	struct key k;
 
@@ -488,46 +490,30 @@ int prunner_dict_get_int(struct prunner_dict *d, const char *key, int64_t *out)
 	if (rc != 0)
 		return rc;
 
-	int64_t val = 0;
+	struct value val;
 	DICT_LOCK(d);
 	const struct entry *e = find_locked(d, &k);
 	if (!e)
 		rc = -ENOENT;
-	else if (e->v.type != PRUNNER_TYPE_INT)
+	else if (e->v.type != type)
 		rc = PRUNNER_ETYPE;
 	else
-		val = e->v.u.i;
+		val = e->v;
 	DICT_UNLOCK(d);
 
 	if (rc == 0)
-		*out = val;
+		memcpy(out, type == PRUNNER_TYPE_INT ? (const void *)&val.u.i : (const void *)&val.u.d, size);
 	return rc;
+}
+
+int prunner_dict_get_int(struct prunner_dict *d, const char *key, int64_t *out)
+{
+	return get_scalar(d, key, PRUNNER_TYPE_INT, out, sizeof(*out));
 }
 
 int prunner_dict_get_double(struct prunner_dict *d, const char *key, double *out)
 {
-	struct key k;
-
-	if (!out)
-		return -EINVAL;
-	int rc = enter(d, key, &k);
-	if (rc != 0)
-		return rc;
-
-	double val = 0.0;
-	DICT_LOCK(d);
-	const struct entry *e = find_locked(d, &k);
-	if (!e)
-		rc = -ENOENT;
-	else if (e->v.type != PRUNNER_TYPE_DOUBLE)
-		rc = PRUNNER_ETYPE;
-	else
-		val = e->v.u.d;
-	DICT_UNLOCK(d);
-
-	if (rc == 0)
-		*out = val;
-	return rc;
+	return get_scalar(d, key, PRUNNER_TYPE_DOUBLE, out, sizeof(*out));
 }
 
 /*
