@@ -487,6 +487,9 @@ PRUNNER_EXPORT int prunner_set_result(const void *data, size_t size);
  * only polls.  Returns 0 once final, -ETIMEDOUT otherwise, -EINVAL for NULL.
  * Called from a worker of f's runner, the worker runs other tasks while it
  * waits (see prunner_group_wait), so a fixed pool cannot deadlock on it.
+ * It may return before f's continuations (prunner_then) are posted; wait
+ * on a continuation's own future to know when it is final.  -EDEADLK when
+ * a worker would wait while holding its runner's global lock.
  */
 PRUNNER_EXPORT int prunner_future_wait(prunner_future_t *f, int64_t timeout_ns);
 
@@ -510,7 +513,8 @@ PRUNNER_EXPORT int prunner_future_result(const prunner_future_t *f, void *buf, s
 
 /*
  * Cancels f if its task has not started: the task will never run, its
- * destroy function runs (now, on this thread), and f becomes CANCELLED.
+ * destroy function runs (now, on this thread), and then f becomes
+ * CANCELLED: a thread that sees f final knows destroy has returned.
  * Returns 0 when this call cancelled it, -EBUSY when the task is running,
  * -EALREADY when f is already final, -EINVAL for NULL.
  */

@@ -21,13 +21,18 @@ const char *prunner_strerror(int err)
 	case -EAGAIN:
 		return "cannot create a worker thread (resource limit reached)";
 	case -EBUSY:
-		return "not allowed while the runner is running (or from its own task)";
+		return "busy: the runner is running, or the task already started";
 	case -E2BIG:
 		return "too large: payload over PRUNNER_MAX_PAYLOAD, or dict key/value over its cap";
 	case -ENOENT:
 		return "no such key in the dict";
 	case -EDEADLK:
-		return "dict call from inside prunner_dict_foreach on the same dict";
+		return "would deadlock: a wait under the global lock or from the runner's own worker, "
+		       "or a dict call inside prunner_dict_foreach on the same dict";
+	case -EALREADY:
+		return "already final (done, failed or cancelled)";
+	case -EINPROGRESS:
+		return "not final yet (queued or running)";
 	case -ERANGE:
 		return "buffer too small for the value";
 	case PRUNNER_ENORUN:

@@ -8,10 +8,13 @@
  * machine (docs/design.md, "Futures"):
  *
  *     PENDING --(a worker takes the task)--> RUNNING --> DONE | FAILED
- *     PENDING --(prunner_future_cancel, or a CANCEL close)--> CANCELLED
+ *     PENDING --(prunner_future_cancel, or a CANCEL close)--> CANCELLING
+ *             --(destroy returned)--> CANCELLED
  *
  * Both transitions out of PENDING are compare-and-swaps, so exactly one
- * wins: a task runs, or it is cancelled, never both.  The final state is
+ * wins: a task runs, or it is cancelled, never both.  CANCELLING is
+ * internal (reported as PENDING): a future is final only after its
+ * destroy function returned.  The final state is
  * stored under the future's lock, which also protects the list of waiters
  * and of continuations; the thread that makes the future final takes both
  * lists under that lock and wakes the waiters before releasing it.  A
@@ -69,9 +72,24 @@ struct prunner_future {
 	struct prunner_future *next_completed; /* runner's completion queue */
 };
 
+/* Internal state between PENDING and CANCELLED: the cancel won the CAS and
+ * the destroy function is running.  Reported as PENDING: a future is
+ * CANCELLED (final) only once its destroy function has returned. */
+#define PR_FUTURE_CANCELLING 100
+
 static bool is_final(int state)
 {
-	return state >= PRUNNER_FUTURE_DONE;
+	return state == PRUNNER_FUTURE_DONE || state == PRUNNER_FUTURE_FAILED ||
+	       state == PRUNNER_FUTURE_CANCELLED;
+}
+
+/* PENDING -> CANCELLING: true when this caller won the task (it will never
+ * run) and must call cancelled(). */
+static bool claim_cancel(prunner_future_t *f)
+{
+	int expect = PRUNNER_FUTURE_PENDING;
+	return atomic_compare_exchange_strong_explicit(&f->state, &expect, PR_FUTURE_CANCELLING,
+	                                               memory_order_acq_rel, memory_order_acquire);
 }
 
 static prunner_future_t *future_new(prunner_t *r, prunner_task_fn fn, void (*destroy)(void *), const void *data,
@@ -145,15 +163,15 @@ static void completion_push(prunner_t *r, prunner_future_t *f)
 static void then_resolve(prunner_future_t *f, prunner_future_t *next);
 
 /*
- * Makes f final with `state` (already stored by a CAS when cas_done), wakes
- * its waiters, resolves its continuations and queues it for the event-loop
- * fd.
+ * Makes f final with `state`, wakes its waiters, resolves its continuations
+ * and queues it for the event-loop fd.  Waiters are woken before the
+ * continuations are posted: a wait on f may return while a continuation of
+ * f is still PENDING (wait on the continuation itself for that).
  */
-static void settle(prunner_future_t *f, int state, bool cas_done)
+static void settle(prunner_future_t *f, int state)
 {
 	pr_mutex_lock(&f->lock);
-	if (!cas_done)
-		atomic_store_explicit(&f->state, state, memory_order_release);
+	atomic_store_explicit(&f->state, state, memory_order_release);
 	struct pr_waitlink *links = f->waiters;
 	f->waiters = NULL;
 	for (struct pr_waitlink *l = links; l; l = l->next)
@@ -170,12 +188,12 @@ static void settle(prunner_future_t *f, int state, bool cas_done)
 	completion_push(f->runner, f);
 }
 
-/* Cancels a future whose task never ran (the CAS to CANCELLED succeeded). */
+/* Finishes a cancel won by claim_cancel: destroy, then final. */
 static void cancelled(prunner_future_t *f)
 {
 	if (f->destroy)
 		f->destroy(f->payload);
-	settle(f, PRUNNER_FUTURE_CANCELLED, true);
+	settle(f, PRUNNER_FUTURE_CANCELLED);
 }
 
 int pr_run_future_task(struct pr_worker *w, struct pr_task *t, bool cancel)
@@ -184,8 +202,7 @@ int pr_run_future_task(struct pr_worker *w, struct pr_task *t, bool cancel)
 	int expect = PRUNNER_FUTURE_PENDING;
 	int rc = 0;
 	if (cancel) {
-		if (atomic_compare_exchange_strong_explicit(&f->state, &expect, PRUNNER_FUTURE_CANCELLED,
-		                                            memory_order_acq_rel, memory_order_acquire))
+		if (claim_cancel(f))
 			cancelled(f);
 	} else if (atomic_compare_exchange_strong_explicit(&f->state, &expect, PRUNNER_FUTURE_RUNNING,
 	                                                   memory_order_acq_rel, memory_order_acquire)) {
@@ -195,7 +212,7 @@ int pr_run_future_task(struct pr_worker *w, struct pr_task *t, bool cancel)
 		rc = f->fn(f->payload);
 		pr_tls.future = outer;
 		f->status = rc;
-		settle(f, rc == 0 ? PRUNNER_FUTURE_DONE : PRUNNER_FUTURE_FAILED, false);
+		settle(f, rc == 0 ? PRUNNER_FUTURE_DONE : PRUNNER_FUTURE_FAILED);
 	}
 	/* else: cancelled while queued; its destroy already ran. */
 	prunner_future_release(f); /* the task's reference */
@@ -262,8 +279,8 @@ enum prunner_future_state prunner_future_state(const prunner_future_t *f)
 {
 	if (!f)
 		return PRUNNER_FUTURE_CANCELLED;
-	return (enum prunner_future_state)atomic_load_explicit(&((prunner_future_t *)f)->state,
-	                                                        memory_order_acquire);
+	int s = atomic_load_explicit(&((prunner_future_t *)f)->state, memory_order_acquire);
+	return s == PR_FUTURE_CANCELLING ? PRUNNER_FUTURE_PENDING : (enum prunner_future_state)s;
 }
 
 int prunner_future_status(const prunner_future_t *f)
@@ -300,13 +317,14 @@ int prunner_future_cancel(prunner_future_t *f)
 {
 	if (!f)
 		return -EINVAL;
-	int expect = PRUNNER_FUTURE_PENDING;
-	if (atomic_compare_exchange_strong_explicit(&f->state, &expect, PRUNNER_FUTURE_CANCELLED,
-	                                            memory_order_acq_rel, memory_order_acquire)) {
+	if (claim_cancel(f)) {
 		cancelled(f);
 		return 0;
 	}
-	return expect == PRUNNER_FUTURE_RUNNING ? -EBUSY : -EALREADY;
+	/* Running: -EBUSY; final, or being cancelled by someone else:
+	 * -EALREADY. */
+	return atomic_load_explicit(&f->state, memory_order_acquire) == PRUNNER_FUTURE_RUNNING ? -EBUSY
+	                                                                                       : -EALREADY;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -327,9 +345,7 @@ static void then_resolve(prunner_future_t *f, prunner_future_t *next)
 	}
 	bool have_payload = next->payload || f->result_size == 0;
 	if (s != PRUNNER_FUTURE_DONE || !have_payload || post_future(next->runner, next) != 0) {
-		int expect = PRUNNER_FUTURE_PENDING;
-		if (atomic_compare_exchange_strong_explicit(&next->state, &expect, PRUNNER_FUTURE_CANCELLED,
-		                                            memory_order_acq_rel, memory_order_acquire))
+		if (claim_cancel(next))
 			cancelled(next);
 	}
 	prunner_future_release(next); /* the link's reference */

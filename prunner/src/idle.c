@@ -93,6 +93,7 @@ int pr_sleeper_init(struct pr_sleeper *me)
 {
 	me->next = NULL;
 	me->in_set = false;
+	atomic_init(&me->in_set_hint, false);
 	return monotonic_cond_init(&me->cond);
 }
 
@@ -105,6 +106,7 @@ void pr_sleep_prepare(struct pr_sleep *s, struct pr_sleeper *me)
 {
 	pr_mutex_lock(&s->lock); /* W1 */
 	me->in_set = true;
+	atomic_store_explicit(&me->in_set_hint, true, memory_order_seq_cst);
 	me->next = s->head;
 	s->head = me;
 	atomic_fetch_add_explicit(&s->nsleepers, 1, memory_order_seq_cst);
@@ -120,6 +122,7 @@ static void leave_locked(struct pr_sleep *s, struct pr_sleeper *me)
 		p = &(*p)->next;
 	*p = me->next;
 	me->in_set = false;
+	atomic_store_explicit(&me->in_set_hint, false, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&s->nsleepers, 1, memory_order_seq_cst);
 }
 
@@ -153,8 +156,17 @@ int pr_sleep_wait_until(struct pr_sleep *s, struct pr_sleeper *me, int64_t deadl
 	return rc ? -ETIMEDOUT : 0;
 }
 
+/*
+ * The awaited event's side: the caller stored its "done" state (seq_cst)
+ * before this call; the sleeper joined the set (storing the hint, seq_cst)
+ * before testing that state.  So if the hint reads false here, the sleeper
+ * joins later and sees "done" itself: the lock, and most of the time any
+ * contention, is skipped (a helping waiter is usually awake, running tasks).
+ */
 void pr_sleep_wake(struct pr_sleep *s, struct pr_sleeper *me)
 {
+	if (!atomic_load_explicit(&me->in_set_hint, memory_order_seq_cst))
+		return;
 	pr_mutex_lock(&s->lock);
 	if (me->in_set) {
 		leave_locked(s, me);
@@ -169,6 +181,7 @@ static void wake_one_locked(struct pr_sleep *s)
 	struct pr_sleeper *w = s->head;
 	s->head = w->next;
 	w->in_set = false;
+	atomic_store_explicit(&w->in_set_hint, false, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&s->nsleepers, 1, memory_order_seq_cst);
 	PR_CHECK_PTHREAD(pthread_cond_signal(&w->cond));
 }

@@ -29,6 +29,9 @@ struct pr_sleeper {
 	pthread_cond_t cond;
 	struct pr_sleeper *next; /* in the set */
 	bool in_set;
+	/* Mirror of in_set, written under the lock, read without it by
+	 * pr_sleep_wake (seq_cst; see there). */
+	_Atomic bool in_set_hint;
 };
 
 struct pr_sleep {
