@@ -212,6 +212,16 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		struct pr_task *t = find_task(w);
+		if (!t && !w->idle_set) {
+			/* Idle as soon as a search fails, before spinning: the
+			 * flags only trigger the check (the counters decide), so
+			 * the last worker to run out ends the run at once
+			 * instead of after its spin phase. */
+			set_idle(w, true);
+			if (atomic_load_explicit(&r->termination, memory_order_relaxed) ==
+			    PRUNNER_TERMINATION_FLAGS)
+				pr_try_terminate(r);
+		}
 		for (int round = 0; !t && round < PR_SPIN_ROUNDS; round++) {
 			if (round < PR_SPIN_ROUNDS / 2) {
 				for (int i = 0; i < PR_PAUSES_PER_ROUND; i++)
@@ -222,12 +232,6 @@ static void *worker_main(void *arg)
 			t = find_task(w);
 		}
 		if (!t) {
-			if (!w->idle_set) {
-				set_idle(w, true);
-				if (atomic_load_explicit(&r->termination, memory_order_relaxed) ==
-				    PRUNNER_TERMINATION_FLAGS)
-					pr_try_terminate(r);
-			}
 			/* Sleep protocol: announce, then search once more. */
 			pr_sleep_prepare(&r->sleep, &w->sleeper);
 			t = find_task(w);
