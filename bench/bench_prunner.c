@@ -19,6 +19,35 @@
  *   foo          begin posts N tasks; each adds foo(val) to an int64 under
  *                prunner_lock().  N tasks; check against N * foo(val)
  *                computed serially before timing.
+ *   fib          fib(N) by recursive fork-join with a task for every call, no
+ *                cutoff: begin posts the root; a call with n >= 2 makes a
+ *                group on its stack (prunner_group_init), spawns fib(n-1)
+ *                and fib(n-2) with a pointer to a result slot on its own
+ *                stack in each payload, waits (prunner_group_wait, which
+ *                helps), and writes the sum through its own pointer.
+ *                2 fib(N+1) - 1 tasks (one per call); check against an
+ *                iterative fib(N) computed before timing.
+ *   fib-serial   the same recursion as plain calls (system name `serial`):
+ *                the baseline of the overhead ratio T(fib, 1 worker) /
+ *                T(fib-serial).  No pool is created.  fib_serial() has the
+ *                task's shape, is noinline, takes N read at run time, and an
+ *                empty asm on the two partial results keeps gcc from turning
+ *                the second call into a loop (its "tail recursion with
+ *                accumulator") or treating the function as pure (which would
+ *                let it move the call out of the timed interval).  tasks=
+ *                counts the 2 fib(N+1) - 1 calls.  WORKERS is ignored.
+ *   roundtrip    the submit-to-result round trip of a future, from a thread
+ *                outside the pool: the runner is opened as an executor
+ *                (prunner_open); main() then makes N round trips one after
+ *                the other, each prunner_submit() of a task that sets its
+ *                input + 1 as its result, prunner_future_wait(),
+ *                prunner_future_result() and prunner_future_release(),
+ *                timed on its own with CLOCK_MONOTONIC.  1000 untimed round
+ *                trips come first.  seconds = the wall time of the N timed
+ *                round trips (their sum plus the clock reads); the RESULT line
+ *                adds p50_ns and p99_ns (nearest rank).  N tasks; check:
+ *                every result == its input + 1 and the executor ran exactly
+ *                1000 + N tasks.
  *
  * What is timed: prunner_run() of the workload, begin hook included, until
  * it returns (every task finished).  Not timed: prunner_new(), and a first
@@ -149,6 +178,168 @@ static int foo_task(void *data)
 	return 0;
 }
 
+static int die(const char *what, int rc);
+
+/* ---- fib ---------------------------------------------------------------- */
+
+/* A call's payload: its argument and where to write its result (a slot on
+ * the parent's stack, or fib_result for the root).  16 bytes: stored
+ * inline in the task. */
+struct fib_arg {
+	int n;
+	int64_t *out;
+};
+
+static int64_t fib_result;
+
+static int fib_task(void *data)
+{
+	const struct fib_arg *a = data;
+	int n = a->n;
+
+	if (n < 2) {
+		*a->out = n;
+		return 0;
+	}
+	int64_t x, y;
+	prunner_group_t g;
+	struct fib_arg left = {n - 1, &x}, right = {n - 2, &y};
+	int rc = prunner_group_init(&g, NULL);
+	if (rc < 0)
+		return rc;
+	rc = prunner_group_spawn(&g, fib_task, &left, sizeof left);
+	if (rc == 0)
+		rc = prunner_group_spawn(&g, fib_task, &right, sizeof right);
+	/* Always wait: a child that was spawned writes to this stack. */
+	int failed = prunner_group_wait(&g);
+	if (rc < 0)
+		return rc;
+	if (failed != 0)
+		return failed < 0 ? failed : -EIO;
+	*a->out = x + y;
+	return 0;
+}
+
+/* The serial baseline, in the task's shape (see the header comment). */
+__attribute__((noinline)) static int64_t fib_serial(int n)
+{
+	if (n < 2)
+		return n;
+	int64_t x = fib_serial(n - 1);
+	int64_t y = fib_serial(n - 2);
+	__asm__ __volatile__("" : "+r"(x), "+r"(y));
+	return x + y;
+}
+
+/* ---- roundtrip ---------------------------------------------------------- */
+
+static int plus_one(void *data)
+{
+	int64_t v = *(const int64_t *)data + 1;
+
+	return prunner_set_result(&v, sizeof v);
+}
+
+/* One round trip: submit i, wait, read the result.  Returns 0 when the
+ * result is i + 1, else -1 (a message on stderr). */
+static int round_trip(prunner_t *r, int64_t i)
+{
+	prunner_future_t *f;
+	int64_t got = -1;
+	size_t len = 0;
+	int rc = prunner_submit(r, plus_one, &i, sizeof i, NULL, &f);
+
+	if (rc < 0) {
+		fprintf(stderr, "bench_prunner: prunner_submit: %s\n", prunner_strerror(rc));
+		return -1;
+	}
+	rc = prunner_future_wait(f, -1);
+	if (rc == 0)
+		rc = prunner_future_status(f);
+	if (rc == 0)
+		rc = prunner_future_result(f, &got, sizeof got, &len);
+	prunner_future_release(f);
+	if (rc != 0 || len != sizeof got || got != i + 1) {
+		fprintf(stderr, "bench_prunner: round trip %" PRId64 ": got %" PRId64 " (%zu bytes, rc %s)\n",
+		        i, got, len, prunner_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+#define ROUNDTRIP_WARMUP 1000
+
+static int run_roundtrip(const struct bench_args *a)
+{
+	int64_t *ns = malloc(sizeof *ns * (size_t)(a->n ? a->n : 1));
+	struct prunner_stats st = {0};
+	long long errors = 0;
+	int rc;
+
+	if (!ns) {
+		fprintf(stderr, "bench_prunner: no memory for %lld durations\n", a->n);
+		return BENCH_EXIT_FAIL;
+	}
+	if ((rc = prunner_new(&runner)) < 0)
+		return die("prunner_new", rc);
+	if ((rc = prunner_set_workers(runner, a->workers)) < 0)
+		return die("prunner_set_workers", rc);
+	if ((rc = prunner_open(runner)) < 0)
+		return die("prunner_open", rc);
+
+	/* Untimed: the workers exist (prunner_open created them) and have
+	 * each been through the submit/wait path a few times. */
+	for (int64_t i = 0; i < ROUNDTRIP_WARMUP; i++)
+		if (round_trip(runner, -1 - i) != 0)
+			errors++;
+
+	double t0 = now_seconds();
+	for (long long i = 0; i < a->n; i++) {
+		int64_t s = now_ns();
+		if (round_trip(runner, i) != 0)
+			errors++;
+		ns[i] = now_ns() - s;
+	}
+	double t1 = now_seconds();
+
+	if ((rc = prunner_close(runner, PRUNNER_CLOSE_DRAIN)) < 0)
+		return die("prunner_close", rc);
+	if (prunner_get_stats(runner, &st) != 0 || st.executed != (uint64_t)(ROUNDTRIP_WARMUP + a->n) ||
+	    st.failed != 0)
+		errors++;
+	if (errors) {
+		fprintf(stderr,
+		        "bench_prunner: roundtrip: %lld errors; %" PRIu64 " of %lld tasks executed, %" PRIu64
+		        " failed\n",
+		        errors, st.executed, ROUNDTRIP_WARMUP + a->n, st.failed);
+		print_fail(SYSTEM, a->workload, a->n, a->workers, a->n);
+		return BENCH_EXIT_FAIL;
+	}
+	print_result_latency(SYSTEM, a->workload, a->n, a->workers, a->n, t1 - t0, ns, (size_t)a->n);
+	prunner_free(runner);
+	free(ns);
+	return BENCH_EXIT_OK;
+}
+
+static int run_fib_serial(const struct bench_args *a)
+{
+	int64_t expected = bench_fib(a->n); /* before timing */
+	int n = (int)a->n;                  /* read at run time */
+
+	double t0 = now_seconds();
+	int64_t got = fib_serial(n);
+	double t1 = now_seconds();
+
+	if (got != expected) {
+		fprintf(stderr, "bench_prunner: fib-serial: got %" PRId64 ", expected %" PRId64 "\n", got,
+		        expected);
+		print_fail("serial", a->workload, a->n, a->workers, bench_fib_calls(a->n));
+		return BENCH_EXIT_FAIL;
+	}
+	print_result("serial", a->workload, a->n, a->workers, bench_fib_calls(a->n), t1 - t0);
+	return BENCH_EXIT_OK;
+}
+
 /* ---- begin hooks -------------------------------------------------------- */
 
 /* A post from begin that fails: nothing to return it to, so count it; the
@@ -195,6 +386,15 @@ static void begin_foo(prunner_t *r, void *arg)
 			begin_errors++;
 }
 
+static void begin_fib(prunner_t *r, void *arg)
+{
+	struct fib_arg root = {(int)size_n, &fib_result};
+
+	(void)arg;
+	if (prunner_post(r, fib_task, &root, sizeof root) < 0)
+		begin_errors++;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static int die(const char *what, int rc)
@@ -232,6 +432,13 @@ int main(int argc, char **argv)
 		begin = begin_foo;
 		foo_arg = foo_val();
 		expected = (int64_t)a.n * foo(foo_arg); /* serially, before timing */
+	} else if (strcmp(a.workload, "fib") == 0) {
+		begin = begin_fib;
+		expected = bench_fib(a.n); /* before timing */
+	} else if (strcmp(a.workload, "fib-serial") == 0) {
+		return run_fib_serial(&a);
+	} else if (strcmp(a.workload, "roundtrip") == 0) {
+		return run_roundtrip(&a);
 	} else {
 		print_unsupported(SYSTEM, a.workload);
 		return BENCH_EXIT_UNSUPPORTED;
@@ -269,7 +476,7 @@ int main(int argc, char **argv)
 	int ok = rc == 0 && begin_errors == 0;
 	if (prunner_get_stats(runner, &st) != 0 || st.executed != (uint64_t)tasks || st.failed != 0)
 		ok = 0;
-	got = counted ? count_total(a.workers) : total;
+	got = counted ? count_total(a.workers) : begin == begin_fib ? fib_result : total;
 	if (got != expected)
 		ok = 0;
 	if (!ok) {

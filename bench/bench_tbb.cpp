@@ -33,13 +33,42 @@
  *   foo    main() posts N tasks the same way; each adds foo(val) to an int64
  *          under the mutex.  N tasks; check against N * foo(val) computed
  *          serially before timing.
+ *   fib    fib(N) by recursive fork-join with a task for every call, no
+ *          cutoff, in oneTBB's own idiom (the fib example of its task_group
+ *          documentation): main() runs the root call as a task of the
+ *          global task group; a call with n >= 2 makes a tbb::task_group on
+ *          its stack, g.run()s fib(n-1) and fib(n-2), each writing its
+ *          result to a local of the parent captured by reference, and
+ *          g.wait()s (helping).  2 fib(N+1) - 1 tasks; check against an
+ *          iterative fib(N) computed before timing.  (The serial baseline
+ *          is bench_prunner's fib-serial.)
+ *   roundtrip  the submit-to-result round trip from a thread outside the
+ *          pool, N times one after the other, each timed on its own with
+ *          CLOCK_MONOTONIC, after 1000 untimed ones.  oneTBB's way for a
+ *          thread that does not take part in the work is
+ *          task_arena::enqueue() (its maintainers' advice for "submit from a
+ *          non-arena thread": oneTBB issues #1140 and #1354).  enqueue
+ *          returns nothing to wait on, and oneTBB 2021.8 has no call that
+ *          waits for one enqueued task without joining the arena, so the
+ *          result comes back the standard C++ way: the task fulfils a
+ *          std::promise<int64_t> with its input + 1 and main() blocks in
+ *          std::future::get().  The arena here has WORKERS slots, none
+ *          reserved for main() (task_arena(WORKERS, 0)): WORKERS worker
+ *          threads, main() outside, as prunner's executor.  (Rejected:
+ *          arena.execute([&]{ tg.run(f); tg.wait(); }) makes main() join the
+ *          arena, and its wait would run the task itself: no round trip to
+ *          another thread.)  Each round trip includes making and destroying
+ *          the promise, as prunner's includes making and releasing the
+ *          future.  seconds = the wall time of the N timed round trips;
+ *          the RESULT line adds p50_ns and p99_ns (nearest rank).  N tasks;
+ *          check: every result == its input + 1.
  *
  * What is timed: from just before main() enters the arena to start the
  * workload until tg.wait() returned (every task finished).  Not timed: the
  * creation of the arena and of its worker threads, done by a warm-up in
  * which WORKERS tasks meet (each waits, for at most a second, until all of
  * them run at once); oneTBB keeps its worker threads between uses, so the
- * timed part starts with the pool in place.
+ * timed part starts with the pool in place.  (roundtrip: see above.)
  */
 #include "common.h"
 
@@ -48,11 +77,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
@@ -71,6 +102,9 @@ tbb::task_group *tg;
 // The shared sum, guarded by total_lock.
 std::mutex total_lock;
 int64_t total;
+
+// fib's result, written by the root task, read after tg.wait().
+int64_t fib_result;
 
 // Per-slot counters on their own cache lines, indexed by the arena slot of
 // the running thread (this_task_arena::current_thread_index(), unique among
@@ -164,6 +198,77 @@ void foo_task()
 	add_to_total(foo(foo_arg));
 }
 
+// ---- fib -----------------------------------------------------------------
+
+int64_t fib_task(int n)
+{
+	if (n < 2)
+		return n;
+	int64_t x, y;
+	tbb::task_group g;
+	g.run([&] { x = fib_task(n - 1); });
+	g.run([&] { y = fib_task(n - 2); });
+	g.wait();
+	return x + y;
+}
+
+// ---- roundtrip -----------------------------------------------------------
+
+// One round trip from outside the arena; true when the result is i + 1.
+bool round_trip(tbb::task_arena &arena, int64_t i)
+{
+	std::promise<int64_t> p;
+	std::future<int64_t> f = p.get_future();
+
+	arena.enqueue([&p, i] { p.set_value(i + 1); });
+	int64_t got = f.get();
+	if (got != i + 1) {
+		fprintf(stderr, "bench_tbb: round trip %" PRId64 ": got %" PRId64 "\n", i, got);
+		return false;
+	}
+	return true;
+}
+
+const int roundtrip_warmup = 1000;
+
+int run_roundtrip(const struct bench_args &a)
+{
+	std::vector<int64_t> ns((size_t)a.n);
+	long long errors = 0;
+
+	// WORKERS worker threads; max_allowed_parallelism counts main() too.
+	tbb::global_control gc(tbb::global_control::max_allowed_parallelism, (size_t)a.workers + 1);
+	tbb::task_arena arena(a.workers, 0); // no slot reserved for main()
+
+	arena.initialize();
+	if (arena.max_concurrency() != a.workers) {
+		fprintf(stderr, "bench_tbb: asked for an arena of %d, got %d\n", a.workers,
+		        arena.max_concurrency());
+		print_fail(SYSTEM, a.workload, a.n, a.workers, a.n);
+		return BENCH_EXIT_FAIL;
+	}
+	for (int64_t i = 0; i < roundtrip_warmup; i++) // untimed: the workers join the arena
+		if (!round_trip(arena, -1 - i))
+			errors++;
+
+	double t0 = now_seconds();
+	for (long long i = 0; i < a.n; i++) {
+		int64_t s = now_ns();
+		if (!round_trip(arena, i))
+			errors++;
+		ns[(size_t)i] = now_ns() - s;
+	}
+	double t1 = now_seconds();
+
+	if (errors) {
+		fprintf(stderr, "bench_tbb: roundtrip: %lld wrong results\n", errors);
+		print_fail(SYSTEM, a.workload, a.n, a.workers, a.n);
+		return BENCH_EXIT_FAIL;
+	}
+	print_result_latency(SYSTEM, a.workload, a.n, a.workers, a.n, t1 - t0, ns.data(), ns.size());
+	return BENCH_EXIT_OK;
+}
+
 // Untimed: brings the arena's worker threads into being.  WORKERS tasks
 // each wait (for at most a second) until all of them have started, so
 // every worker thread has joined the arena once.
@@ -209,6 +314,15 @@ int main(int argc, char **argv)
 	} else if (w == "foo") {
 		foo_arg = foo_val();
 		expected = (int64_t)a.n * foo(foo_arg); // serially, before timing
+	} else if (w == "fib") {
+		expected = bench_fib(a.n); // before timing
+	} else if (w == "roundtrip") {
+		try {
+			return run_roundtrip(a);
+		} catch (const std::exception &e) {
+			fprintf(stderr, "bench_tbb: %s\n", e.what());
+			return BENCH_EXIT_FAIL;
+		}
 	} else {
 		print_unsupported(SYSTEM, a.workload);
 		return BENCH_EXIT_UNSUPPORTED;
@@ -244,6 +358,12 @@ int main(int argc, char **argv)
 				group.run([] { tree_node(0); });
 				group.wait();
 			});
+		} else if (w == "fib") {
+			arena.execute([&] {
+				int n = (int)size_n;
+				group.run([n] { fib_result = fib_task(n); });
+				group.wait();
+			});
 		} else if (w == "empty") {
 			arena.execute([&] {
 				for (long long i = 0; i < size_n; i++)
@@ -259,7 +379,7 @@ int main(int argc, char **argv)
 		}
 		double t1 = now_seconds();
 
-		got = counted ? count_total() : total;
+		got = counted ? count_total() : w == "fib" ? fib_result : total;
 		if (got != expected) {
 			fprintf(stderr, "bench_tbb: %s: got %" PRId64 ", expected %" PRId64 "\n", a.workload,
 			        got, expected);

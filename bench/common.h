@@ -6,6 +6,7 @@
  *   bench_<system> WORKLOAD N WORKERS
  *
  *   WORKLOAD  sum | tree | empty | foo | sum-counter (prunner only)
+ *             | fib | fib-serial (prunner only) | roundtrip
  *   N         the workload's size (see bench_task_count() below)
  *   WORKERS   the pool size, >= 1
  *
@@ -16,6 +17,10 @@
  *   RESULT system=S workload=W n=N workers=K tasks=T maxrss_kb=M
  *          check=FAIL                                            exit 1
  *   RESULT system=S workload=W unsupported                       exit 3
+ *
+ * A workload may add fields of its own after `seconds` (roundtrip adds
+ * p50_ns=... p99_ns=..., see print_result_latency()); parsers must accept
+ * any KEY=VALUE field.
  *
  * and a usage message on stderr with exit 2 for bad arguments.
  *
@@ -52,6 +57,15 @@
 /* The largest tree depth accepted (2^(N+1)-1 tasks must fit easily). */
 #define BENCH_MAX_TREE_DEPTH 40
 
+/* The largest fib argument accepted: fib(N) with a task per call makes
+ * 2 fib(N+1) - 1 tasks, about 4e10 at N = 50 (fib(92) is the largest that
+ * fits int64_t, so every count here is exact). */
+#define BENCH_MAX_FIB 50
+
+/* The largest number of round trips accepted: each one's duration is
+ * kept in an array of int64_t (800 MB at the limit). */
+#define BENCH_MAX_ROUNDTRIP 100000000LL
+
 /* The largest worker count accepted. */
 #define BENCH_MAX_WORKERS 1024
 
@@ -67,6 +81,15 @@ static inline double now_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Monotonic time in nanoseconds (for per-operation latencies). */
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + (int64_t)ts.tv_nsec;
 }
 
 /* Peak resident set size of this process in KiB (ru_maxrss on Linux). */
@@ -165,14 +188,22 @@ static inline int bench_parse_args(int argc, char **argv, const char *system, st
 		     w >= 1;
 	if (ok && strcmp(argv[1], "tree") == 0 && n > BENCH_MAX_TREE_DEPTH)
 		ok = 0;
+	if (ok && (strcmp(argv[1], "fib") == 0 || strcmp(argv[1], "fib-serial") == 0) && n > BENCH_MAX_FIB)
+		ok = 0;
+	if (ok && strcmp(argv[1], "roundtrip") == 0 && n > BENCH_MAX_ROUNDTRIP)
+		ok = 0;
 	if (!ok) {
 		fprintf(stderr,
 		        "usage: bench_%s WORKLOAD N WORKERS\n"
 		        "  WORKLOAD  sum | tree | empty | foo | sum-counter (prunner only)\n"
+		        "            | fib | fib-serial (prunner only) | roundtrip\n"
 		        "  N         size: sum N numbers (4N+1 tasks), tree depth N <= %d (2^(N+1)-1 tasks),\n"
 		        "            empty N tasks, foo N tasks (BENCH_FOO_VAL, default %d); N <= %d\n"
+		        "            fib(N) with a task per call, N <= %d (2 fib(N+1)-1 tasks),\n"
+		        "            roundtrip N submit-to-result round trips, N <= %lld\n"
 		        "  WORKERS   pool size, 1..%d\n",
-		        system, BENCH_MAX_TREE_DEPTH, BENCH_FOO_DEFAULT_VAL, INT_MAX, BENCH_MAX_WORKERS);
+		        system, BENCH_MAX_TREE_DEPTH, BENCH_FOO_DEFAULT_VAL, INT_MAX, BENCH_MAX_FIB,
+		        BENCH_MAX_ROUNDTRIP, BENCH_MAX_WORKERS);
 		return -1;
 	}
 	a->workload = argv[1];
@@ -181,9 +212,34 @@ static inline int bench_parse_args(int argc, char **argv, const char *system, st
 	return 0;
 }
 
+/* fib(n), iteratively: the reference value of the fib workloads (exact for
+ * n <= 92). */
+static inline int64_t bench_fib(long long n)
+{
+	int64_t a = 0, b = 1;
+
+	for (long long i = 0; i < n; i++) {
+		int64_t t = a + b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+/* Number of calls of the recursive fib(n) (fib(k) for k < 2 is a leaf):
+ * c(n) = 1 + c(n-1) + c(n-2), c(0) = c(1) = 1, so c(n) = 2 fib(n+1) - 1. */
+static inline long long bench_fib_calls(long long n)
+{
+	return 2 * (long long)bench_fib(n + 1) - 1;
+}
+
 /* Number of tasks of `workload` at size n, or -1 for an unknown workload. */
 static inline long long bench_task_count(const char *workload, long long n)
 {
+	if (strcmp(workload, "fib") == 0 || strcmp(workload, "fib-serial") == 0)
+		return bench_fib_calls(n); /* fib-serial: calls, not tasks */
+	if (strcmp(workload, "roundtrip") == 0)
+		return n;
 	if (strcmp(workload, "sum") == 0 || strcmp(workload, "sum-counter") == 0)
 		return 4 * n + 1;
 	if (strcmp(workload, "tree") == 0)
@@ -206,6 +262,58 @@ static inline void print_result(const char *system, const char *workload, long l
 	printf("RESULT system=%s workload=%s n=%lld workers=%d tasks=%lld seconds=%.9f maxrss_kb=%ld check=ok\n", system,
 	       workload, n, workers, tasks, seconds, maxrss_kb());
 	fflush(stdout);
+}
+
+/*
+ * The success line with extra fields: `extra` (one or more KEY=VALUE
+ * tokens separated by single blanks) goes right after seconds.  Otherwise
+ * the same line as print_result().
+ */
+static inline void print_result_extra(const char *system, const char *workload, long long n, int workers,
+                                      long long tasks, double seconds, const char *extra)
+{
+	printf("RESULT system=%s workload=%s n=%lld workers=%d tasks=%lld seconds=%.9f %s maxrss_kb=%ld check=ok\n",
+	       system, workload, n, workers, tasks, seconds, extra, maxrss_kb());
+	fflush(stdout);
+}
+
+static inline int bench_cmp_int64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The p-th percentile (0 < p <= 100) of the n values of sorted[] (ascending)
+ * by the nearest-rank method: the smallest value such that at least p% of
+ * the values are <= it, i.e. sorted[ceil(p/100 * n) - 1].  0 when n == 0.
+ */
+static inline int64_t bench_percentile(const int64_t *sorted, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	double rank = ceil(p / 100.0 * (double)n);
+	size_t i = rank < 1.0 ? 0 : (size_t)rank - 1;
+
+	return sorted[i < n ? i : n - 1];
+}
+
+/*
+ * The success line of a latency workload: sorts the n per-operation
+ * durations ns[] (nanoseconds; the array is reordered) and prints
+ * print_result_extra() with "p50_ns=<median> p99_ns=<99th percentile>"
+ * (nearest rank).
+ */
+static inline void print_result_latency(const char *system, const char *workload, long long n, int workers,
+                                        long long tasks, double seconds, int64_t *ns, size_t count)
+{
+	char extra[96];
+
+	qsort(ns, count, sizeof *ns, bench_cmp_int64);
+	snprintf(extra, sizeof extra, "p50_ns=%" PRId64 " p99_ns=%" PRId64, bench_percentile(ns, count, 50.0),
+	         bench_percentile(ns, count, 99.0));
+	print_result_extra(system, workload, n, workers, tasks, seconds, extra);
 }
 
 /* The failure line: no seconds field (stdout, flushed).  Exit 1 after it. */
