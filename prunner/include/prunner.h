@@ -584,9 +584,10 @@ PRUNNER_EXPORT int prunner_group_init(prunner_group_t *g, prunner_t *r);
 PRUNNER_EXPORT int prunner_group_spawn(prunner_group_t *g, prunner_task_fn fn, const void *data, size_t size);
 
 /*
- * Waits until every child spawned so far finished; returns how many of them
- * failed (>= 0), or -EINVAL for NULL, -EDEADLK (see above).  A program
- * thread outside the pool blocks; a worker helps.
+ * Waits until every child spawned since the previous wait (or init)
+ * finished; returns how many of those failed (>= 0), or -EINVAL for NULL,
+ * -EDEADLK (see above).  The group is then ready for another round of
+ * spawns.  A program thread outside the pool blocks; a worker helps.
  */
 PRUNNER_EXPORT int prunner_group_wait(prunner_group_t *g);
 
