@@ -309,7 +309,10 @@ static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned fl
 					memcpy(t->payload, data, size);
 			}
 			pr_injector_push_locked(&r->injector, t);
-			atomic_fetch_add_explicit(&r->ext_accepted, 1, memory_order_relaxed);
+			/* Written only here, under the injector lock: no RMW. */
+			atomic_store_explicit(&r->ext_accepted,
+			                      atomic_load_explicit(&r->ext_accepted, memory_order_relaxed) + 1,
+			                      memory_order_relaxed);
 		}
 		pr_mutex_unlock(&r->injector.lock);
 		if (!t)
