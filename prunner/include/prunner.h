@@ -376,6 +376,8 @@ struct prunner_stats {
 	uint64_t failed;   /* tasks that returned non-zero */
 	uint64_t steals;   /* tasks taken from another worker's deque */
 	uint64_t sleeps;   /* times a worker went to sleep */
+	uint64_t cancelled; /* tasks that never ran: cancelled futures, and
+	                     * tasks dropped by a CANCEL close */
 	int workers;       /* workers of the run */
 };
 
@@ -424,7 +426,8 @@ PRUNNER_EXPORT int prunner_open(prunner_t *r);
  * queued or running, then returns 0; r stays open.  A program can run a
  * phase, wait, read the dict, and run the next phase on the same pool.
  * Returns 0 at once when r is neither open nor running.  Any thread but
- * r's own workers (-EDEADLK: a task would wait for itself).
+ * r's own: from one of r's tasks or hooks it returns -EDEADLK (it would
+ * wait for itself).
  */
 PRUNNER_EXPORT int prunner_wait_idle(prunner_t *r);
 
@@ -432,7 +435,8 @@ PRUNNER_EXPORT int prunner_wait_idle(prunner_t *r);
  * Closes an executor opened with prunner_open(), as `mode` says, and
  * returns once no task of r runs any more; its workers stay parked until
  * prunner_stop_workers() or prunner_free().  Closing a runner that is not
- * open returns 0 and does nothing (closing twice is harmless).  Any thread
+ * open returns 0 and does nothing: closing twice is harmless, and a close
+ * while another thread's close is under way returns 0 at once.  Any thread
  * but r's own workers (-EDEADLK).  -EINVAL for a NULL runner or a bad mode;
  * -EBUSY when r is in a prunner_run() rather than open.
  */
@@ -528,7 +532,9 @@ PRUNNER_EXPORT void prunner_future_release(prunner_future_t *f);
  * runner with a copy of f's result as its payload; its future is returned
  * in *out (NULL allowed).  If f becomes FAILED or CANCELLED, fn never runs
  * and the continuation's future becomes CANCELLED (destroy is called with
- * f's result).  If f is already final, the continuation is posted (or
+ * a copy of f's result).  A continuation cancelled with
+ * prunner_future_cancel() before f completed has no payload yet: its
+ * destroy receives NULL.  If f is already final, the continuation is posted (or
  * cancelled) now.  The continuation is posted when f completes, so f's
  * runner must still accept posts then.  Errors: -EINVAL, -ENOMEM.
  */
@@ -538,8 +544,9 @@ PRUNNER_EXPORT int prunner_then(prunner_future_t *f, prunner_task_fn fn, void (*
 /*
  * Waits until every one of the n futures is final (prunner_wait_all) or at
  * least one is (prunner_wait_any, which stores its index in *index).
- * Timeouts as prunner_future_wait.  0 or -ETIMEDOUT; -EINVAL for NULL
- * arrays or elements, or n == 0 for wait_any.
+ * Timeouts as prunner_future_wait.  0 or -ETIMEDOUT; -EINVAL for a NULL
+ * array with n > 0, a NULL element, or n == 0 for wait_any (wait_all of
+ * nothing returns 0).
  */
 PRUNNER_EXPORT int prunner_wait_all(prunner_future_t *const *fs, size_t n, int64_t timeout_ns);
 PRUNNER_EXPORT int prunner_wait_any(prunner_future_t *const *fs, size_t n, int64_t timeout_ns,
@@ -568,8 +575,9 @@ PRUNNER_EXPORT int prunner_wait_any(prunner_future_t *const *fs, size_t n, int64
  * work or for the group's completion.  So a 1-worker pool running a
  * recursive fork-join computation never deadlocks.  Rule: do not hold a
  * lock across a wait that a task could need (the global lock included): the
- * waiter may run any queued task, on this same thread.  In debug mode,
- * waiting while holding r's global lock is reported and returns -EDEADLK.
+ * waiter may run any queued task, on this same thread.  Waiting while
+ * holding r's global lock (prunner_lock) returns -EDEADLK at once (and is
+ * logged in debug mode).
  */
 typedef struct prunner_group {
 	uint64_t opaque[4];

@@ -81,6 +81,10 @@ struct prunner_future {
  * the destroy function is running.  Reported as PENDING: a future is
  * CANCELLED (final) only once its destroy function has returned. */
 #define PR_FUTURE_CANCELLING 100
+/* Internal state of a continuation while its source's completion writes
+ * its payload (then_resolve): a cancel waits for it to pass.  Reported as
+ * PENDING. */
+#define PR_FUTURE_SETUP 101
 
 static bool is_final(int state)
 {
@@ -202,11 +206,12 @@ static void cancelled(prunner_future_t *f)
 	settle(f, PRUNNER_FUTURE_CANCELLED);
 }
 
-int pr_run_future_task(struct pr_worker *w, struct pr_task *t, bool cancel)
+int pr_run_future_task(struct pr_worker *w, struct pr_task *t, bool cancel, bool *ran)
 {
 	prunner_future_t *f = t->ctx;
 	int expect = PRUNNER_FUTURE_PENDING;
 	int rc = 0;
+	*ran = false;
 	if (cancel) {
 		if (claim_cancel(f))
 			cancelled(f);
@@ -217,6 +222,7 @@ int pr_run_future_task(struct pr_worker *w, struct pr_task *t, bool cancel)
 		pr_tls.future = f;
 		rc = f->fn(f->payload);
 		pr_tls.future = outer;
+		*ran = true;
 		f->status = rc;
 		settle(f, rc == 0 ? PRUNNER_FUTURE_DONE : PRUNNER_FUTURE_FAILED);
 	}
@@ -289,7 +295,8 @@ enum prunner_future_state prunner_future_state(const prunner_future_t *f)
 	if (!f)
 		return PRUNNER_FUTURE_CANCELLED;
 	int s = atomic_load_explicit(&((prunner_future_t *)f)->state, memory_order_acquire);
-	return s == PR_FUTURE_CANCELLING ? PRUNNER_FUTURE_PENDING : (enum prunner_future_state)s;
+	return s == PR_FUTURE_CANCELLING || s == PR_FUTURE_SETUP ? PRUNNER_FUTURE_PENDING
+	                                                         : (enum prunner_future_state)s;
 }
 
 int prunner_future_status(const prunner_future_t *f)
@@ -326,9 +333,16 @@ int prunner_future_cancel(prunner_future_t *f)
 {
 	if (!f)
 		return -EINVAL;
-	if (claim_cancel(f)) {
-		cancelled(f);
-		return 0;
+	for (;;) {
+		if (claim_cancel(f)) {
+			cancelled(f);
+			return 0;
+		}
+		/* A continuation being set up: a copy of a few bytes, then it
+		 * is PENDING (and cancellable) or cancelled. */
+		if (atomic_load_explicit(&f->state, memory_order_acquire) != PR_FUTURE_SETUP)
+			break;
+		pr_cpu_relax();
 	}
 	/* Running: -EBUSY; final, or being cancelled by someone else:
 	 * -EALREADY. */
@@ -344,6 +358,15 @@ int prunner_future_cancel(prunner_future_t *f)
 static void then_resolve(prunner_future_t *f, prunner_future_t *next)
 {
 	int s = atomic_load_explicit(&f->state, memory_order_acquire);
+	/* Claim next while writing its payload, so that a concurrent
+	 * prunner_future_cancel cannot read it half-written.  If it was
+	 * cancelled already (destroy got NULL: no payload yet), we are done. */
+	int expect = PRUNNER_FUTURE_PENDING;
+	if (!atomic_compare_exchange_strong_explicit(&next->state, &expect, PR_FUTURE_SETUP, memory_order_acq_rel,
+	                                             memory_order_acquire)) {
+		prunner_future_release(next);
+		return;
+	}
 	if (f->result_size) {
 		next->payload = malloc(f->result_size);
 		if (next->payload) {
@@ -353,6 +376,9 @@ static void then_resolve(prunner_future_t *f, prunner_future_t *next)
 		}
 	}
 	bool have_payload = next->payload || f->result_size == 0;
+	/* Release: the payload written above is visible to whoever claims
+	 * next from PENDING (a worker, or a cancel). */
+	atomic_store_explicit(&next->state, PRUNNER_FUTURE_PENDING, memory_order_release);
 	if (s != PRUNNER_FUTURE_DONE || !have_payload || post_future(next->runner, next) != 0) {
 		if (claim_cancel(next))
 			cancelled(next);

@@ -255,14 +255,16 @@ int pr_waiter_wait_thread(struct pr_waiter *w, int64_t deadline_ns)
 /* Termination and quiet instants                                           */
 /* ------------------------------------------------------------------------ */
 
-/* Wakes prunner_wait_idle() callers: nothing was pending at some instant
- * since they registered. */
-void pr_signal_quiet(prunner_t *r)
+/* Wakes the prunner_wait_idle() callers whose ticket is at most `ticket`,
+ * the value of quiet_ticket read before the sweep that found nothing
+ * pending: for them, the quiet instant came after they registered. */
+void pr_signal_quiet(prunner_t *r, uint64_t ticket)
 {
 	if (atomic_load_explicit(&r->quiet_waiters, memory_order_seq_cst) == 0)
 		return;
 	pr_mutex_lock(&r->quiet_lock);
-	r->quiet_gen++;
+	if (ticket > r->quiet_done)
+		r->quiet_done = ticket;
 	PR_CHECK_PTHREAD(pthread_cond_broadcast(&r->quiet_cond));
 	pr_mutex_unlock(&r->quiet_lock);
 }
@@ -272,14 +274,19 @@ void pr_signal_quiet(prunner_t *r)
 static void finish_run(prunner_t *r, uint64_t closing)
 {
 	uint64_t next = (closing & ~(uint64_t)(PR_RUN_ACTIVE | PR_RUN_CLOSING)) + PR_RUN_GEN_ONE;
-	/* Release: the caller of prunner_run, which acquires the state (via
-	 * done_lock), sees every counter this thread read. */
-	atomic_store_explicit(&r->run_state, next, memory_order_release);
+	/* Seq-cst (and so release: the caller of prunner_run, which acquires
+	 * the state via done_lock, sees every counter this thread read). */
+	atomic_store_explicit(&r->run_state, next, memory_order_seq_cst);
+	/* The run is over for every prunner_wait_idle caller registered so
+	 * far; one that registers later reads the state after its ticket and
+	 * sees the run inactive.  Read before `done`: the next run's waiters
+	 * (registered after its caller saw `done`) hold later tickets. */
+	uint64_t ticket = atomic_load_explicit(&r->quiet_ticket, memory_order_seq_cst);
 	pr_mutex_lock(&r->done_lock);
 	r->done = true;
 	PR_CHECK_PTHREAD(pthread_cond_broadcast(&r->done_cond));
 	pr_mutex_unlock(&r->done_lock);
-	pr_signal_quiet(r);
+	pr_signal_quiet(r, ticket);
 }
 
 /*
@@ -334,6 +341,8 @@ static bool ext_unchanged(prunner_t *r, uint64_t ext_posted_seen)
 void pr_try_terminate(prunner_t *r)
 {
 	for (;;) {
+		/* Before the sweep: see pr_signal_quiet. */
+		uint64_t ticket = atomic_load_explicit(&r->quiet_ticket, memory_order_seq_cst);
 		uint64_t s = atomic_load_explicit(&r->run_state, memory_order_seq_cst);
 		if ((s & (PR_RUN_ACTIVE | PR_RUN_CLOSING)) != PR_RUN_ACTIVE)
 			return;
@@ -354,7 +363,7 @@ void pr_try_terminate(prunner_t *r)
 			 * same sweep argument, with the tokens subtracted). */
 			int held = atomic_load_explicit(&r->held_tokens, memory_order_seq_cst);
 			if (held > 0 && finished + (uint64_t)held == posted)
-				pr_signal_quiet(r);
+				pr_signal_quiet(r, ticket);
 			return;
 		}
 		if (!confirm_end(r, s, ext_unchanged, ext))
@@ -375,12 +384,24 @@ static bool counter_zero(prunner_t *r, uint64_t unused)
  */
 void pr_counter_release(prunner_t *r)
 {
+	uint64_t ticket = atomic_load_explicit(&r->quiet_ticket, memory_order_seq_cst);
 	int64_t left = atomic_fetch_sub_explicit(&r->pending, 1, memory_order_seq_cst) - 1;
 	if (left != 0) {
 		int held = atomic_load_explicit(&r->held_tokens, memory_order_seq_cst);
-		if (held > 0 && left == held)
-			pr_signal_quiet(r);
-		return;
+		if (held <= 0 || left != held)
+			return;
+		/* Quiet at our decrement: release the waiters registered
+		 * before it.  A waiter that registered after our ticket read
+		 * but checked `pending` before our decrement saw neither; so
+		 * while new tickets appear, re-check for them. */
+		for (;;) {
+			pr_signal_quiet(r, ticket);
+			uint64_t later = atomic_load_explicit(&r->quiet_ticket, memory_order_seq_cst);
+			if (later == ticket ||
+			    atomic_load_explicit(&r->pending, memory_order_seq_cst) != held)
+				return;
+			ticket = later;
+		}
 	}
 	for (;;) {
 		uint64_t s = atomic_load_explicit(&r->run_state, memory_order_seq_cst);

@@ -75,7 +75,8 @@ struct pr_worker {
 	_Atomic uint64_t failed;
 	_Atomic uint64_t steals;
 	_Atomic uint64_t sleeps;
-	_Atomic uint64_t dropped; /* posts counted, then refused (ENOMEM) */
+	_Atomic uint64_t dropped;   /* posts counted, then refused (ENOMEM) */
+	_Atomic uint64_t cancelled; /* tasks taken that did not run (cancelled) */
 
 	/* 1 while the worker has found no work since its last task.  Written
 	 * only by the owner (seq_cst), read by detectors (seq_cst). */
@@ -152,17 +153,22 @@ struct prunner {
 	 * PRUNNER_CLOSE_* mode + 1 from the start of a close until the next
 	 * open or run (relaxed atomic: read on every post). */
 	bool open;
+	bool closing; /* a prunner_close is under way (done_lock) */
 	_Atomic int closed;
 	/* Tokens held by an open executor (1 while open): the detector
 	 * treats "nothing pending but these" as quiet. */
 	_Atomic int held_tokens;
 
-	/* prunner_wait_idle: waiters count, generation bumped on each quiet
-	 * instant (and at the end of a run); protected by quiet_lock, with
-	 * the count mirrored in quiet_waiters for the detector's fast path. */
+	/* prunner_wait_idle.  A waiter takes a ticket (quiet_ticket, bumped
+	 * under quiet_lock); a detector reads quiet_ticket before its sweep
+	 * and, when the sweep finds a quiet instant, raises quiet_done to
+	 * what it read: only waiters registered before the sweep began are
+	 * released.  quiet_done is protected by quiet_lock; quiet_waiters
+	 * mirrors the number of waiters for the detector's fast path. */
 	pthread_mutex_t quiet_lock;
 	pthread_cond_t quiet_cond;
-	uint64_t quiet_gen;
+	_Atomic uint64_t quiet_ticket;
+	uint64_t quiet_done;
 	_Atomic int quiet_waiters;
 
 	/* Completion queue for the event-loop fd: protected by
@@ -181,7 +187,7 @@ struct prunner {
 	 * result (caller of prunner_run only). */
 	struct prunner_stats stats;
 	uint64_t base_posted, base_finished, base_failed, base_steals, base_sleeps, base_dropped,
-	    base_ext;
+	    base_cancelled, base_ext;
 
 	/* User-visible shared state. */
 	struct prunner_dict *dict;
@@ -216,7 +222,7 @@ int pr_resolve_workers(int n);
 /* idle.c: termination, quiet instants, waiters */
 void pr_try_terminate(prunner_t *r);
 void pr_counter_release(prunner_t *r);
-void pr_signal_quiet(prunner_t *r);
+void pr_signal_quiet(prunner_t *r, uint64_t ticket);
 void pr_waiter_init_thread(struct pr_waiter *w);
 void pr_waiter_destroy_thread(struct pr_waiter *w);
 void pr_waiter_wake(struct pr_waiter *w);
@@ -227,7 +233,7 @@ int64_t pr_now_ns(void);
 int64_t pr_deadline(int64_t timeout_ns);
 
 /* future.c: what the worker loop calls for future and group tasks */
-int pr_run_future_task(struct pr_worker *w, struct pr_task *t, bool cancel);
+int pr_run_future_task(struct pr_worker *w, struct pr_task *t, bool cancel, bool *ran);
 void pr_group_child_done(void *group, bool failed);
 void pr_completion_close(prunner_t *r);
 

@@ -108,6 +108,7 @@ int prunner_new(prunner_t **out)
 	atomic_init(&r->closed, 0);
 	atomic_init(&r->held_tokens, 0);
 	atomic_init(&r->quiet_waiters, 0);
+	atomic_init(&r->quiet_ticket, 0);
 	atomic_init(&r->completion_fd, -1);
 	atomic_init(&r->pending, 0);
 	*out = r;
@@ -399,7 +400,7 @@ int prunner_new_class(prunner_t **out, int n_workers, bool debug, const struct p
 
 /* Sums of the workers' counters. */
 struct sums {
-	uint64_t posted, finished, failed, steals, sleeps, dropped;
+	uint64_t posted, finished, failed, steals, sleeps, dropped, cancelled;
 };
 
 static struct sums sum_counters(prunner_t *r)
@@ -413,6 +414,7 @@ static struct sums sum_counters(prunner_t *r)
 		s.steals += atomic_load_explicit(&w->steals, memory_order_relaxed);
 		s.sleeps += atomic_load_explicit(&w->sleeps, memory_order_relaxed);
 		s.dropped += atomic_load_explicit(&w->dropped, memory_order_relaxed);
+		s.cancelled += atomic_load_explicit(&w->cancelled, memory_order_relaxed);
 	}
 	return s;
 }
@@ -459,6 +461,7 @@ static int run_start(prunner_t *r)
 	r->base_steals = base.steals;
 	r->base_sleeps = base.sleeps;
 	r->base_dropped = base.dropped;
+	r->base_cancelled = base.cancelled;
 	r->base_ext = atomic_load_explicit(&r->ext_accepted, memory_order_relaxed);
 
 	pr_mutex_lock(&r->done_lock);
@@ -505,7 +508,8 @@ static int run_finish(prunner_t *r)
 	uint64_t dropped = end.dropped - r->base_dropped;
 	r->stats.posted = end.posted - r->base_posted - dropped +
 	                  atomic_load_explicit(&r->ext_accepted, memory_order_relaxed) - r->base_ext;
-	r->stats.executed = end.finished - r->base_finished - dropped;
+	r->stats.cancelled = end.cancelled - r->base_cancelled;
+	r->stats.executed = end.finished - r->base_finished - dropped - r->stats.cancelled;
 	r->stats.failed = end.failed - r->base_failed;
 	r->stats.steals = end.steals - r->base_steals;
 	r->stats.sleeps = end.sleeps - r->base_sleeps;
@@ -569,11 +573,21 @@ int prunner_close(prunner_t *r, enum prunner_close_mode mode)
 		return -EDEADLK;
 	pr_mutex_lock(&r->ctl);
 	bool open = r->open, running = r->running;
-	if (open)
-		r->open = false; /* this call closes it; a concurrent close returns */
+	if (open) {
+		r->open = false; /* this call closes it */
+		pr_mutex_lock(&r->done_lock);
+		r->closing = true;
+		pr_mutex_unlock(&r->done_lock);
+	}
 	pr_mutex_unlock(&r->ctl);
-	if (!open)
-		return running ? -EBUSY : 0;
+	if (!open) {
+		/* Not open: nothing to do, also while another thread's close
+		 * is under way; -EBUSY only for a prunner_run in progress. */
+		pr_mutex_lock(&r->done_lock);
+		bool closing = r->closing;
+		pr_mutex_unlock(&r->done_lock);
+		return running && !closing ? -EBUSY : 0;
+	}
 	PR_LOG(r, "executor closes (%s)", mode == PRUNNER_CLOSE_DRAIN ? "drain" : "cancel");
 	/* From here posts are refused (runner.c: pr_post) and, in CANCEL
 	 * mode, workers cancel what they take instead of running it. */
@@ -582,6 +596,9 @@ int prunner_close(prunner_t *r, enum prunner_close_mode mode)
 	return_token(r);
 	wait_done(r);
 	run_finish(r);
+	pr_mutex_lock(&r->done_lock);
+	r->closing = false;
+	pr_mutex_unlock(&r->done_lock);
 	return 0;
 }
 
@@ -589,24 +606,28 @@ int prunner_wait_idle(prunner_t *r)
 {
 	if (!r)
 		return -EINVAL;
-	if (on_own_worker(r))
+	/* From a task or hook of r (a worker, or the begin hook, whose token
+	 * keeps the run busy until it returns): it would wait for itself. */
+	if (pr_tls.runner == r)
 		return -EDEADLK;
 	pr_mutex_lock(&r->quiet_lock);
-	uint64_t gen = r->quiet_gen;
+	uint64_t ticket = atomic_load_explicit(&r->quiet_ticket, memory_order_relaxed) + 1;
+	atomic_store_explicit(&r->quiet_ticket, ticket, memory_order_seq_cst);
 	atomic_fetch_add_explicit(&r->quiet_waiters, 1, memory_order_seq_cst);
 	pr_mutex_unlock(&r->quiet_lock);
 
-	/* Registered: from now on a quiet instant or the end of the run bumps
-	 * quiet_gen.  If no run is active, there is nothing to wait for; if
-	 * one is, look once ourselves (the workers may all be asleep already,
-	 * and then nobody else would). */
+	/* Registered: a detection that reads our ticket (or a later one)
+	 * before its sweep, and finds nothing pending, releases us; so does
+	 * the end of the run.  If no run is active there is nothing to wait
+	 * for.  If one is, look once ourselves (the workers may all be asleep
+	 * already, and then nobody else would). */
 	uint64_t s = atomic_load_explicit(&r->run_state, memory_order_seq_cst);
 	bool active = s & PR_RUN_ACTIVE;
 	if (active) {
 		if (atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER) {
 			int64_t p = atomic_load_explicit(&r->pending, memory_order_seq_cst);
 			if (p == atomic_load_explicit(&r->held_tokens, memory_order_seq_cst))
-				pr_signal_quiet(r);
+				pr_signal_quiet(r, ticket);
 		} else {
 			PR_CHECK_PTHREAD(pthread_rwlock_rdlock(&r->pool_lock));
 			if (r->workers)
@@ -616,7 +637,7 @@ int prunner_wait_idle(prunner_t *r)
 	}
 
 	pr_mutex_lock(&r->quiet_lock);
-	while (active && r->quiet_gen == gen)
+	while (active && r->quiet_done < ticket)
 		PR_CHECK_PTHREAD(pthread_cond_wait(&r->quiet_cond, &r->quiet_lock));
 	atomic_fetch_sub_explicit(&r->quiet_waiters, 1, memory_order_seq_cst);
 	pr_mutex_unlock(&r->quiet_lock);

@@ -116,20 +116,33 @@ static void run_task(struct pr_worker *w, struct pr_task *t)
 	prunner_t *r = w->runner;
 	/* A close in CANCEL mode: tasks not yet started never run. */
 	bool cancel = atomic_load_explicit(&r->closed, memory_order_relaxed) == PRUNNER_CLOSE_CANCEL + 1;
+	bool ran = true;
 	int rc = 0;
 	if (t->flags & PR_TASK_FUTURE) {
-		rc = pr_run_future_task(w, t, cancel);
+		rc = pr_run_future_task(w, t, cancel, &ran);
 	} else if (cancel) {
 		PR_LOG(r, "w%d: task %p cancelled by close", w->index, (void *)(uintptr_t)t->fn);
 		rc = (t->flags & PR_TASK_GROUP) ? -ECANCELED : 0;
-	} else if (t->flags & PR_TASK_LABELLED) {
-		struct prunner_task lt = { .label = t->label, .data = pr_task_data(t), .size = t->size };
-		PR_LOG(r, "w%d runs label %d (%u bytes)", w->index, t->label, t->size);
-		rc = r->cls.run(r, &lt);
+		ran = false;
 	} else {
-		PR_LOG(r, "w%d runs task %p (%u bytes)", w->index, (void *)(uintptr_t)t->fn, t->size);
-		rc = t->fn(pr_task_data(t));
+		/* Not a future's task: prunner_set_result must not reach the
+		 * future of a task this one runs nested in (a helping wait). */
+		prunner_future_t *outer = pr_tls.future;
+		pr_tls.future = NULL;
+		if (t->flags & PR_TASK_LABELLED) {
+			struct prunner_task lt = { .label = t->label, .data = pr_task_data(t), .size = t->size };
+			PR_LOG(r, "w%d runs label %d (%u bytes)", w->index, t->label, t->size);
+			rc = r->cls.run(r, &lt);
+		} else {
+			PR_LOG(r, "w%d runs task %p (%u bytes)", w->index, (void *)(uintptr_t)t->fn, t->size);
+			rc = t->fn(pr_task_data(t));
+		}
+		pr_tls.future = outer;
 	}
+	if (!ran)
+		atomic_store_explicit(&w->cancelled,
+		                      atomic_load_explicit(&w->cancelled, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
 	/* A cancelled plain task is not a failure (rc stays 0); a cancelled
 	 * group child is, so that its group's waiter learns it did not run. */
 	if (rc != 0) {
@@ -338,6 +351,7 @@ static struct pr_worker *worker_new(prunner_t *r, int index)
 	atomic_init(&w->steals, 0);
 	atomic_init(&w->sleeps, 0);
 	atomic_init(&w->dropped, 0);
+	atomic_init(&w->cancelled, 0);
 	atomic_init(&w->idle, 1);
 	snprintf(w->name, sizeof(w->name), "prunner-w%d", index);
 	return w;
