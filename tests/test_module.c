@@ -21,39 +21,10 @@
 #include <string.h>
 
 #include "prunner.h"
+#include "testutil.h"
 
 static const int WORKERS[] = {1, 2, 3, 8, 64};
 #define N_WORKERS ((int)(sizeof WORKERS / sizeof WORKERS[0]))
-
-static void *noop_thread(void *arg)
-{
-	return arg;
-}
-
-/* Threads of this process, from /proc/self/status; -1 if unavailable.
- * A first call creates and joins one thread, so that helper threads a
- * runtime starts lazily with the first pthread_create (ThreadSanitizer's
- * background thread) are already counted in the baseline. */
-static int thread_count(void)
-{
-	static int warmed;
-	if (!warmed) {
-		pthread_t t;
-		if (pthread_create(&t, NULL, noop_thread, NULL) == 0)
-			pthread_join(t, NULL);
-		warmed = 1;
-	}
-	FILE *f = fopen("/proc/self/status", "r");
-	if (f == NULL)
-		return -1;
-	char line[256];
-	int n = -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
 
 /* ------------------------------------------------------------------------ */
 /* The seed's sum, as prunner.py's example                                  */
@@ -319,12 +290,12 @@ START_TEST(test_start_joins_workers)
 	if (before < 0)
 		return; /* no /proc: nothing to check */
 	module_sum(w, 200);
-	ck_assert_msg(thread_count() == before, "w=%d: %d threads before init, %d after start", w, before,
-	              thread_count());
+	int n = thread_count_after_join(before);
+	ck_assert_msg(n == before, "w=%d: %d threads before init, %d after start", w, before, n);
 	module_sum(w, 10);
-	ck_assert_int_eq(thread_count(), before);
+	ck_assert_int_eq(thread_count_after_join(before), before);
 	prunner_cleanup();
-	ck_assert_int_eq(thread_count(), before);
+	ck_assert_int_eq(thread_count_after_join(before), before);
 }
 END_TEST
 

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "prunner.h"
+#include "testutil.h"
 
 static const int WORKERS[] = {1, 2, 3, 8, 64};
 #define N_WORKERS ((int)(sizeof WORKERS / sizeof WORKERS[0]))
@@ -1663,35 +1664,6 @@ END_TEST
 /* Threads of the pool, runners inside runners                              */
 /* ------------------------------------------------------------------------ */
 
-static void *noop_thread(void *arg)
-{
-	return arg;
-}
-
-/* Threads of this process from /proc/self/status, -1 if unavailable.  The
- * first call creates and joins a thread so that helper threads a runtime
- * starts lazily (ThreadSanitizer's) are in the baseline. */
-static int thread_count(void)
-{
-	static int warmed;
-	if (!warmed) {
-		pthread_t t;
-		if (pthread_create(&t, NULL, noop_thread, NULL) == 0)
-			pthread_join(t, NULL);
-		warmed = 1;
-	}
-	FILE *f = fopen("/proc/self/status", "r");
-	if (f == NULL)
-		return -1;
-	char line[256];
-	int n = -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 /* prunner_new starts no thread; the first run creates the workers, which
  * stay (parked) between runs; prunner_stop_workers and prunner_free join
  * them. */
@@ -1715,13 +1687,14 @@ START_TEST(test_worker_threads_lifecycle)
 	ck_assert_msg(thread_count() == after_first, "w=%d: second run changed threads %d -> %d", w, after_first,
 	              thread_count());
 	ck_assert_int_eq(prunner_stop_workers(r), 0);
-	ck_assert_msg(thread_count() == base, "w=%d: %d threads after stop_workers, %d before", w, thread_count(),
-	              base);
+	int n = thread_count_after_join(base);
+	ck_assert_msg(n == base, "w=%d: %d threads after stop_workers, %d before", w, n, base);
 	rc = sum_run(r, c, 70, 1);
 	check_sum(r, c, rc, w, "sum after stop");
 	ck_assert_int_ge(thread_count(), base + w);
 	prunner_free(r);
-	ck_assert_msg(thread_count() == base, "w=%d: %d threads after prunner_free, %d before", w, thread_count(), base);
+	n = thread_count_after_join(base);
+	ck_assert_msg(n == base, "w=%d: %d threads after prunner_free, %d before", w, n, base);
 	free(c);
 }
 END_TEST

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "prunner.h"
+#include "testutil.h"
 
 static const int SLOW_WORKERS[] = {1, 2, 8};
 #define N_SLOW_WORKERS ((int)(sizeof SLOW_WORKERS / sizeof SLOW_WORKERS[0]))
@@ -50,47 +51,6 @@ static int noop_task(void *data)
 	return 0;
 }
 
-static int thread_count(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* The steady thread count: the least of repeated reads.  A thread joined a
- * moment ago can still be listed until the kernel has reaped it; nothing
- * starts a thread meanwhile, so the count only goes down. */
-static int thread_count_steady(void)
-{
-	int n = thread_count();
-	for (int i = 0; i < 200 && n >= 0; i++) {
-		sched_yield();
-		int m = thread_count();
-		if (m < n)
-			n = m;
-	}
-	return n;
-}
-
-/* The count after threads were joined: re-read (a bounded number of times)
- * while it is above `expected`, for the same reason.  A thread that was not
- * joined stays listed and the caller's check fails. */
-static int thread_count_after_join(int expected)
-{
-	int n = thread_count();
-	for (int i = 0; i < 100000 && n > expected; i++) {
-		sched_yield();
-		n = thread_count();
-	}
-	return n;
-}
 
 static int set_result_i64(int64_t v)
 {
