@@ -38,6 +38,7 @@
 
 #include <glib.h>
 
+#define BENCH_WANT_SLOTS
 #include "common.h"
 
 #define SYSTEM "glib"
@@ -114,36 +115,7 @@ static atomic_llong push_errors;
  * task before that).  Threads beyond the slots (none expected) count in
  * `overflow` instead.
  */
-struct slot {
-	alignas(64) int64_t v;
-};
-static struct slot *slots;
-static int n_slots;
-static atomic_int next_slot;
-static atomic_llong overflow;
-static _Thread_local struct slot *my_slot;
-
-static inline void count_one(void)
-{
-	if (my_slot == NULL) {
-		int i = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed);
-		if (i >= n_slots) {
-			atomic_fetch_add_explicit(&overflow, 1, memory_order_relaxed);
-			return;
-		}
-		my_slot = &slots[i];
-	}
-	my_slot->v++;
-}
-
-static int64_t count_total(void)
-{
-	int64_t s = atomic_load(&overflow);
-
-	for (int i = 0; i < n_slots; i++)
-		s += slots[i].v;
-	return s;
-}
+/* count_one() and count_total(): common.h's per-thread slots. */
 
 static inline void add_to_total(int64_t n)
 {
@@ -277,13 +249,10 @@ int main(int argc, char **argv)
 		return BENCH_EXIT_UNSUPPORTED;
 	}
 
-	n_slots = a.workers;
-	slots = aligned_alloc(alignof(struct slot), sizeof *slots * (size_t)n_slots);
-	if (!slots) {
+	if (bench_slots_init(a.workers) != 0) {
 		fprintf(stderr, "bench_glib: out of memory\n");
 		return BENCH_EXIT_FAIL;
 	}
-	memset(slots, 0, sizeof *slots * (size_t)n_slots);
 
 	pool = g_thread_pool_new(run_item, NULL, a.workers, TRUE, &err);
 	if (!pool) {
@@ -322,6 +291,6 @@ int main(int argc, char **argv)
 	}
 	print_result(SYSTEM, a.workload, a.n, a.workers, tasks, t1 - t0);
 	g_thread_pool_free(pool, FALSE, TRUE);
-	free(slots);
+	bench_slots_free();
 	return BENCH_EXIT_OK;
 }

@@ -44,6 +44,7 @@
 
 #include <uv.h>
 
+#define BENCH_WANT_SLOTS
 #include "common.h"
 
 #define SYSTEM "uv"
@@ -77,36 +78,7 @@ static long long errors;
  * finished request to the loop thread under its mutex).  Threads beyond
  * the slots (none expected) count in `overflow` instead.
  */
-struct slot {
-	alignas(64) int64_t v;
-};
-static struct slot *slots;
-static int n_slots;
-static atomic_int next_slot;
-static atomic_llong overflow;
-static _Thread_local struct slot *my_slot;
-
-static inline void count_one(void)
-{
-	if (my_slot == NULL) {
-		int i = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed);
-		if (i >= n_slots) {
-			atomic_fetch_add_explicit(&overflow, 1, memory_order_relaxed);
-			return;
-		}
-		my_slot = &slots[i];
-	}
-	my_slot->v++;
-}
-
-static int64_t count_total(void)
-{
-	int64_t s = atomic_load(&overflow);
-
-	for (int i = 0; i < n_slots; i++)
-		s += slots[i].v;
-	return s;
-}
+/* count_one() and count_total(): common.h's per-thread slots. */
 
 static inline void add_to_total(int64_t n)
 {
@@ -255,13 +227,10 @@ int main(int argc, char **argv)
 		return BENCH_EXIT_UNSUPPORTED;
 	}
 
-	n_slots = a.workers;
-	slots = aligned_alloc(alignof(struct slot), sizeof *slots * (size_t)n_slots);
-	if (!slots) {
+	if (bench_slots_init(a.workers) != 0) {
 		fprintf(stderr, "bench_uv: out of memory\n");
 		return BENCH_EXIT_FAIL;
 	}
-	memset(slots, 0, sizeof *slots * (size_t)n_slots);
 
 	/* The pool size, read by libuv at the first uv_queue_work(). */
 	snprintf(size, sizeof size, "%d", a.workers);
@@ -303,6 +272,6 @@ int main(int argc, char **argv)
 	if ((rc = uv_loop_close(&loop)) < 0)
 		fprintf(stderr, "bench_uv: uv_loop_close: %s\n", uv_strerror(rc));
 	uv_mutex_destroy(&total_lock);
-	free(slots);
+	bench_slots_free();
 	return BENCH_EXIT_OK;
 }

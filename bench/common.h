@@ -331,4 +331,65 @@ static inline void print_unsupported(const char *system, const char *workload)
 	fflush(stdout);
 }
 
+#ifdef BENCH_WANT_SLOTS
+/*
+ * Per-thread counters for pools whose threads have no index (GLib, libuv):
+ * each thread claims the next free slot the first time it counts.  An
+ * exclusive pool has exactly WORKERS threads for its whole life.  Only the
+ * slot's thread writes it; main() reads the slots after the pool's own
+ * completion signal, which orders every task before it.  Threads beyond the
+ * slots (none expected) count in the overflow counter instead.  C only.
+ */
+#include <stdalign.h>
+#include <stdatomic.h>
+
+struct bench_slot {
+	alignas(64) int64_t v;
+};
+static struct bench_slot *bench_slots;
+static int bench_nslots;
+static atomic_int bench_next_slot;
+static atomic_llong bench_overflow;
+static _Thread_local struct bench_slot *bench_my_slot;
+
+/* 0, or -1 when out of memory. */
+static inline int bench_slots_init(int n)
+{
+	bench_nslots = n;
+	bench_slots = aligned_alloc(alignof(struct bench_slot), sizeof *bench_slots * (size_t)n);
+	if (!bench_slots)
+		return -1;
+	memset(bench_slots, 0, sizeof *bench_slots * (size_t)n);
+	return 0;
+}
+
+static inline void bench_slots_free(void)
+{
+	free(bench_slots);
+	bench_slots = NULL;
+}
+
+static inline void count_one(void)
+{
+	if (bench_my_slot == NULL) {
+		int i = atomic_fetch_add_explicit(&bench_next_slot, 1, memory_order_relaxed);
+		if (i >= bench_nslots) {
+			atomic_fetch_add_explicit(&bench_overflow, 1, memory_order_relaxed);
+			return;
+		}
+		bench_my_slot = &bench_slots[i];
+	}
+	bench_my_slot->v++;
+}
+
+static inline int64_t count_total(void)
+{
+	int64_t s = atomic_load(&bench_overflow);
+
+	for (int i = 0; i < bench_nslots; i++)
+		s += bench_slots[i].v;
+	return s;
+}
+#endif /* BENCH_WANT_SLOTS */
+
 #endif /* BENCH_COMMON_H */
