@@ -49,43 +49,6 @@ static const char *const MODE_NAMES[] = {"flags", "counter"};
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static prunner_t *new_runner(int workers, enum prunner_termination mode)
-{
-	prunner_t *r = NULL;
-	ck_assert_int_eq(prunner_new(&r), 0);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(prunner_set_workers(r, workers), 0);
-	ck_assert_int_eq(prunner_set_termination(r, mode), 0);
-	return r;
-}
-
-static int noop_task(void *data)
-{
-	(void)data;
-	return 0;
-}
-
-/* Gate tasks: count themselves started, spin until opened. */
-struct gate {
-	atomic_int open;
-	atomic_int started;
-};
-
-static int gate_fn(void *data)
-{
-	struct gate *g = *(struct gate **)data;
-	atomic_fetch_add(&g->started, 1);
-	while (!atomic_load_explicit(&g->open, memory_order_acquire))
-		sched_yield();
-	return 0;
-}
-
-static void wait_started(struct gate *g, int n)
-{
-	while (atomic_load(&g->started) < n)
-		sched_yield();
-}
-
 /* Spins until a close of r has begun: a post is refused with -ECANCELED.
  * The posts that got in before run a no-op (or are cancelled). */
 static long wait_close_begun(prunner_t *r)

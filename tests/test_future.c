@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "prunner.h"
+#include "testutil.h"
 
 static const int WORKERS[] = {1, 2, 3, 8, 64};
 #define N_WORKERS ((int)(sizeof WORKERS / sizeof WORKERS[0]))
@@ -45,19 +46,10 @@ static const int RACE_WORKERS[] = {1, 2, 8};
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static prunner_t *new_runner(int workers)
-{
-	prunner_t *r = NULL;
-	ck_assert_int_eq(prunner_new(&r), 0);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(prunner_set_workers(r, workers), 0);
-	return r;
-}
-
 /* A runner opened as an executor. */
 static prunner_t *open_runner(int workers)
 {
-	prunner_t *r = new_runner(workers);
+	prunner_t *r = new_runner_default(workers);
 	ck_assert_int_eq(prunner_open(r), 0);
 	return r;
 }
@@ -66,24 +58,6 @@ static void close_and_free(prunner_t *r)
 {
 	ck_assert_int_eq(prunner_close(r, PRUNNER_CLOSE_DRAIN), 0);
 	prunner_free(r);
-}
-
-/* A gate: its tasks count themselves as started, then spin until the test
- * opens it.  The release store of gate_open pairs with the acquire loads
- * of gate_fn; the started counter (seq_cst) tells the test that a task is
- * surely RUNNING. */
-struct gate {
-	atomic_int open;
-	atomic_int started;
-};
-
-static int gate_fn(void *data)
-{
-	struct gate *g = *(struct gate **)data;
-	atomic_fetch_add(&g->started, 1);
-	while (!atomic_load_explicit(&g->open, memory_order_acquire))
-		sched_yield();
-	return 0;
 }
 
 static void gate_open(struct gate *g)
@@ -99,14 +73,6 @@ static prunner_future_t *submit_gate(prunner_t *r, struct gate *g)
 	return f;
 }
 
-/* Spins until n gate tasks run: with n == workers, every worker is then
- * busy and whatever is submitted next stays PENDING until the gate opens. */
-static void wait_started(struct gate *g, int n)
-{
-	while (atomic_load(&g->started) < n)
-		sched_yield();
-}
-
 static int64_t result_i64(prunner_future_t *f)
 {
 	int64_t v = 0;
@@ -114,26 +80,6 @@ static int64_t result_i64(prunner_future_t *f)
 	ck_assert_int_eq(prunner_future_result(f, &v, sizeof v, &len), 0);
 	ck_assert_uint_eq(len, sizeof v);
 	return v;
-}
-
-static int set_result_i64(int64_t v)
-{
-	return prunner_set_result(&v, sizeof v);
-}
-
-static int noop_task(void *data)
-{
-	(void)data;
-	return 0;
-}
-
-/* Readable now, without waiting (poll with timeout 0)? */
-static int fd_readable_now(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int n = poll(&p, 1, 0);
-	ck_assert_int_ge(n, 0);
-	return n == 1 && (p.revents & POLLIN);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -255,7 +201,7 @@ START_TEST(test_roundtrip_run)
 	int w = WORKERS[_i];
 	struct rt_ctx *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	ck_assert_int_eq(prunner_set_hooks(r, rt_begin, NULL, c), 0);
 	ck_assert_int_eq(prunner_run(r), rt_failures());
 	rt_check(c, w);
@@ -547,7 +493,7 @@ START_TEST(test_set_result_outside_future)
 	ck_assert_int_eq(prunner_set_result("abcd", 4), -EINVAL);
 	ck_assert_int_eq(prunner_set_result(NULL, 0), -EINVAL);
 
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	atomic_store(&c->begin_rc, 1);
 	atomic_store(&c->plain_rc, 1);
 	atomic_store(&c->child_rc, 1);
@@ -631,7 +577,7 @@ START_TEST(test_submit_bad_args)
 	atomic_store(&g_args_destroyed, 0);
 	atomic_store(&g_args_ran, 0);
 	atomic_store(&g_max_ok, 0);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	int x = 1;
 	prunner_future_t *f = (prunner_future_t *)(uintptr_t)1;
 
@@ -1482,17 +1428,6 @@ static void *race_canceller(void *arg)
 	return NULL;
 }
 
-static int cmp_ptr(const void *a, const void *b)
-{
-	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-struct ptr_idx {
-	uintptr_t p;
-	uint32_t i;
-};
-
 static void race_round(int w)
 {
 	struct race_ctx *c = calloc(1, sizeof *c);
@@ -1663,7 +1598,7 @@ START_TEST(test_completion_fd)
 	int w = WORKERS[_i];
 	struct cf_ctx *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	prunner_future_t *out[4];
 	ck_assert_int_eq(prunner_completed(r, out, 4), 0); /* no fd yet */
 	ck_assert_int_eq(prunner_set_hooks(r, cf_begin, NULL, c), 0);
@@ -2047,7 +1982,7 @@ START_TEST(test_wait_inside_task)
 	struct nw_ctx *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
 	atomic_store(&c->outside_rc, 1);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	ck_assert_int_eq(prunner_set_hooks(r, nw_begin, NULL, c), 0);
 	ck_assert_int_eq(prunner_run(r), 0);
 	ck_assert_int_eq(atomic_load(&c->submit_err), 0);

@@ -27,6 +27,8 @@
 #include <string.h>
 
 #include "prunner.h"
+#include "testutil.h"
+#include "testutil_forkjoin.h"
 
 static const int WORKERS[] = {1, 2, 3, 8, 64};
 #define N_WORKERS ((int)(sizeof WORKERS / sizeof WORKERS[0]))
@@ -37,23 +39,6 @@ static const int FIB_WORKERS[] = {1, 2, 3, 4, 5, 6, 7, 8, 64};
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
-
-static prunner_t *new_runner(int workers)
-{
-	prunner_t *r = NULL;
-	ck_assert_int_eq(prunner_new(&r), 0);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(prunner_set_workers(r, workers), 0);
-	return r;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
 
 static void check_stats(prunner_t *r, int w, uint64_t executed, uint64_t failed)
 {
@@ -77,51 +62,6 @@ static void spin_until(atomic_int *flag)
 /* Recursive fib, a task per call                                           */
 /* ------------------------------------------------------------------------ */
 
-struct fib_ctx {
-	atomic_long calls;
-	atomic_int bad;
-	int n;
-	int64_t result; /* written by the root task, read after the run */
-};
-
-struct fib_job {
-	int n;
-	int64_t *out;
-	struct fib_ctx *c;
-};
-
-/* Each call with n >= 2 spawns both sub-calls into a group on its stack
- * and waits; the children write the parent's stack variables. */
-static int fib_task(void *data)
-{
-	struct fib_job *j = data;
-	atomic_fetch_add_explicit(&j->c->calls, 1, memory_order_relaxed);
-	if (j->n < 2) {
-		*j->out = j->n;
-		return 0;
-	}
-	int64_t a = -1, b = -1;
-	prunner_group_t g;
-	struct fib_job ja = { j->n - 1, &a, j->c }, jb = { j->n - 2, &b, j->c };
-	if (prunner_group_init(&g, NULL) != 0 || prunner_group_spawn(&g, fib_task, &ja, sizeof ja) != 0 ||
-	    prunner_group_spawn(&g, fib_task, &jb, sizeof jb) != 0) {
-		atomic_fetch_add(&j->c->bad, 1);
-		return 1;
-	}
-	if (prunner_group_wait(&g) != 0)
-		atomic_fetch_add(&j->c->bad, 1);
-	*j->out = a + b;
-	return 0;
-}
-
-static void fib_begin(prunner_t *r, void *arg)
-{
-	struct fib_ctx *c = arg;
-	struct fib_job j = { c->n, &c->result, c };
-	if (prunner_post(r, fib_task, &j, sizeof j) != 0)
-		atomic_fetch_add(&c->bad, 1);
-}
-
 static int64_t fib_serial(int n)
 {
 	int64_t a = 0, b = 1;
@@ -133,18 +73,13 @@ static int64_t fib_serial(int n)
 	return a;
 }
 
-static long fib_calls(int n)
-{
-	return n < 2 ? 1 : 1 + fib_calls(n - 1) + fib_calls(n - 2);
-}
-
 static void fib_run(int w, int n)
 {
 	struct fib_ctx *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
 	c->n = n;
 	c->result = -1;
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	ck_assert_int_eq(prunner_set_hooks(r, fib_begin, NULL, c), 0);
 	ck_assert_int_eq(prunner_run(r), 0);
 	ck_assert_int_eq(atomic_load(&c->bad), 0);
@@ -168,80 +103,6 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Random fork-join trees                                                   */
 /* ------------------------------------------------------------------------ */
-
-/* Node `seed` at `depth`: value seed & 0xffff; 0-3 children below the
- * depth limit; fails (after doing its work) for about one node in 11.
- * Its result, written to the parent's slot, is its value plus its
- * children's results; its group wait must count exactly the failing
- * children. */
-#define TREE_MAX_DEPTH 18
-
-struct tree_ctx {
-	atomic_long nodes;
-	atomic_int bad, wrong_failed;
-	int64_t sum;
-};
-
-struct tree_job {
-	uint64_t seed;
-	int depth;
-	int64_t *out;
-	struct tree_ctx *c;
-};
-
-static int tree_children(uint64_t seed, int depth)
-{
-	return depth >= TREE_MAX_DEPTH ? 0 : (int)((mix64(seed) >> 7) % 4);
-}
-
-static uint64_t tree_child_seed(uint64_t seed, int i)
-{
-	return mix64(seed * 4 + (uint64_t)i + 1);
-}
-
-static int tree_fails(uint64_t seed)
-{
-	return mix64(seed ^ 0xabcdefull) % 11 == 0;
-}
-
-static int tree_task(void *data)
-{
-	struct tree_job *j = data;
-	struct tree_ctx *c = j->c;
-	atomic_fetch_add_explicit(&c->nodes, 1, memory_order_relaxed);
-	int k = tree_children(j->seed, j->depth);
-	int64_t sums[3] = { -1, -1, -1 };
-	int expect_failed = 0;
-	prunner_group_t g;
-	if (prunner_group_init(&g, NULL) != 0) {
-		atomic_fetch_add(&c->bad, 1);
-		return 1;
-	}
-	for (int i = 0; i < k; i++) {
-		struct tree_job cj = { tree_child_seed(j->seed, i), j->depth + 1, &sums[i], c };
-		expect_failed += tree_fails(cj.seed);
-		if (prunner_group_spawn(&g, tree_task, &cj, sizeof cj) != 0)
-			atomic_fetch_add(&c->bad, 1);
-	}
-	int failed = prunner_group_wait(&g);
-	if (failed != expect_failed)
-		atomic_fetch_add(&c->wrong_failed, 1);
-	int64_t s = (int64_t)(j->seed & 0xffff);
-	for (int i = 0; i < k; i++)
-		s += sums[i];
-	*j->out = s;
-	return tree_fails(j->seed);
-}
-
-static void tree_serial(uint64_t seed, int depth, int64_t *sum, long *nodes, int *fails)
-{
-	(*nodes)++;
-	*fails += tree_fails(seed);
-	*sum += (int64_t)(seed & 0xffff);
-	int k = tree_children(seed, depth);
-	for (int i = 0; i < k; i++)
-		tree_serial(tree_child_seed(seed, i), depth + 1, sum, nodes, fails);
-}
 
 struct tree_run {
 	struct tree_ctx *c;
@@ -272,7 +133,7 @@ START_TEST(test_random_tree)
 		ck_assert_ptr_nonnull(c);
 		c->sum = -1;
 		struct tree_run tr = { c, seed };
-		prunner_t *r = new_runner(w);
+		prunner_t *r = new_runner_default(w);
 		ck_assert_int_eq(prunner_set_hooks(r, tree_begin, NULL, &tr), 0);
 		int rc = prunner_run(r);
 		ck_assert_int_eq(atomic_load(&c->bad), 0);
@@ -361,7 +222,7 @@ START_TEST(test_group_empty_and_errors)
 	int w = WORKERS[_i];
 	struct empty_ctx *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	prunner_group_t g;
 
 	/* Bad arguments. */
@@ -474,7 +335,7 @@ START_TEST(test_group_reuse)
 	int w = WORKERS[_i];
 	struct reuse_ctx *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	ck_assert_int_eq(prunner_set_hooks(r, reuse_begin, NULL, c), 0);
 	int total_failed = 0;
 	for (int k = 0; k < REUSE_ROUNDS; k++)
@@ -562,7 +423,7 @@ START_TEST(test_group_failures)
 {
 	int w = WORKERS[_i];
 	struct fails_ctx c = { 0 };
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	ck_assert_int_eq(prunner_set_hooks(r, fails_begin, NULL, &c), 0);
 	ck_assert_int_eq(prunner_run(r), 2 * FAILS_N / 3);
 	ck_assert_int_eq(atomic_load(&c.bad), 0);
@@ -663,7 +524,7 @@ START_TEST(test_group_wait_holding_lock)
 	atomic_store(&c.task_rc, 99);
 	atomic_store(&c.begin_rc, 99);
 	atomic_store(&c.fut_rc, 99);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	ck_assert_int_eq(prunner_set_hooks(r, lk_begin, NULL, &c), 0);
 	ck_assert_int_eq(prunner_run(r), 0);
 	ck_assert_int_eq(atomic_load(&c.bad), 0);
@@ -733,7 +594,7 @@ START_TEST(test_group_wait_from_begin)
 	struct bw_ctx *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
 	c->rc = 99;
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	ck_assert_int_eq(prunner_set_hooks(r, bw_begin, NULL, c), 0);
 	ck_assert_int_eq(prunner_run(r), 0);
 	ck_assert_int_eq(atomic_load(&c->fib.bad), 0);
@@ -752,7 +613,7 @@ START_TEST(test_group_wait_from_program_thread)
 	int w = WORKERS[_i];
 	struct fib_ctx *fc = calloc(1, sizeof *fc);
 	ck_assert_ptr_nonnull(fc);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	ck_assert_int_eq(prunner_open(r), 0);
 	int64_t res[BW_N];
 	prunner_group_t g;
@@ -812,8 +673,8 @@ START_TEST(test_group_of_another_runner)
 	int w = WORKERS[_i];
 	struct xg_ctx *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
-	prunner_t *a = new_runner(w);
-	c->b = new_runner(w == 1 ? 1 : 2);
+	prunner_t *a = new_runner_default(w);
+	c->b = new_runner_default(w == 1 ? 1 : 2);
 	ck_assert_int_eq(prunner_open(a), 0);
 	ck_assert_int_eq(prunner_open(c->b), 0);
 	for (int i = 0; i < XG_N; i++)
@@ -889,7 +750,7 @@ START_TEST(test_group_children_post_plain)
 	int w = WORKERS[_i];
 	struct pp_ctx c = { 0 };
 	atomic_store(&c.wait_rc, 99);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	ck_assert_int_eq(prunner_set_hooks(r, pp_begin, NULL, &c), 0);
 	ck_assert_int_eq(prunner_run(r), 0);
 	ck_assert_int_eq(atomic_load(&c.bad), 0);
@@ -955,7 +816,7 @@ START_TEST(test_group_children_cancelled_by_close)
 	int w = WORKERS[_i];
 	struct cc_ctx *c = calloc(1, sizeof *c);
 	ck_assert_ptr_nonnull(c);
-	prunner_t *r = new_runner(w);
+	prunner_t *r = new_runner_default(w);
 	c->r = r;
 	ck_assert_int_eq(prunner_open(r), 0);
 	for (int i = 0; i < w; i++)

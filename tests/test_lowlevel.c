@@ -23,21 +23,10 @@
 #include <string.h>
 
 #include "prunner.h"
+#include "testutil.h"
 
 static const int WORKERS[] = {1, 2, 3, 8, 64};
 #define N_WORKERS ((int)(sizeof WORKERS / sizeof WORKERS[0]))
-
-static void check_stats(prunner_t *r, int w, uint64_t executed, uint64_t failed)
-{
-	struct prunner_stats st;
-	ck_assert_int_eq(prunner_get_stats(r, &st), 0);
-	ck_assert_msg(st.executed == executed, "w=%d: stats.executed %" PRIu64 ", expected %" PRIu64, w, st.executed,
-	              executed);
-	ck_assert_msg(st.posted == executed, "w=%d: stats.posted %" PRIu64 ", expected %" PRIu64, w, st.posted,
-	              executed);
-	ck_assert_msg(st.failed == failed, "w=%d: stats.failed %" PRIu64 ", expected %" PRIu64, w, st.failed, failed);
-	ck_assert_int_eq(st.workers, w);
-}
 
 /* ------------------------------------------------------------------------ */
 /* The seed's MyRunner: TASK_INIT -> TASK_ADD_ONE -> TASK_DOUBLE -> 2x      */
@@ -170,7 +159,7 @@ static void run_and_check_sum(prunner_t *r, int w, struct sum_options *o)
 	int64_t s = -1;
 	ck_assert_int_eq(prunner_dict_get_int(prunner_dict(r), "sum", &s), 0);
 	ck_assert_int_eq(s, want);
-	check_stats(r, w, (uint64_t)tasks, 0);
+	check_run_stats(r, w, (uint64_t)tasks, 0);
 }
 
 START_TEST(test_seed_example_10_workers)
@@ -343,7 +332,7 @@ START_TEST(test_labels_and_sizes)
 		for (int si = 0; si < N_LSIZES; si++)
 			ck_assert_msg(atomic_load(&L.slot[li][si]) == 2, "w=%d: label %d size %zu arrived %d times (expected 2)",
 			              w, LABELS[li], LSIZES[si], atomic_load(&L.slot[li][si]));
-	check_stats(r, w, 2 * N_LABELS * N_LSIZES + 1, 0);
+	check_run_stats(r, w, 2 * N_LABELS * N_LSIZES + 1, 0);
 	prunner_free(r);
 }
 END_TEST
@@ -384,11 +373,11 @@ START_TEST(test_run_failures_counted)
 	int rc = prunner_run(r);
 	ck_assert_msg(rc == expect, "w=%d: run returned %d, expected %d", w, rc, expect);
 	ck_assert_int_eq(atomic_load(&g_lfail_ran), n);
-	check_stats(r, w, (uint64_t)n, (uint64_t)expect);
+	check_run_stats(r, w, (uint64_t)n, (uint64_t)expect);
 	/* a run with no failing label */
 	n = 5;
 	ck_assert_int_eq(prunner_run(r), 0);
-	check_stats(r, w, 5, 0);
+	check_run_stats(r, w, 5, 0);
 	prunner_free(r);
 }
 END_TEST
@@ -418,7 +407,7 @@ START_TEST(test_null_begin_end)
 	ck_assert_int_eq(prunner_queue_put(r, 1, NULL, 0), PRUNNER_ENORUN);
 	ck_assert_int_eq(prunner_run(r), 0);
 	ck_assert_int_eq(atomic_load(&g_min_ran), 0);
-	check_stats(r, w, 0, 0);
+	check_run_stats(r, w, 0, 0);
 	prunner_free(r);
 }
 END_TEST
@@ -472,7 +461,7 @@ START_TEST(test_queue_put_errors)
 	ck_assert_int_eq(g_qe_rc[3], 0);
 	ck_assert_int_eq(atomic_load(&g_qe_ok), 2);
 	ck_assert_int_eq(atomic_load(&g_qe_bad), 0);
-	check_stats(r, w, 2, 0);
+	check_run_stats(r, w, 2, 0);
 	free(g_qe_big);
 	prunner_free(r);
 }
@@ -539,7 +528,7 @@ START_TEST(test_queue_put_from_program_thread)
 	for (int i = 0; i < LOUT_M; i++)
 		ck_assert_msg(atomic_load(&O.slot[i]) == 1, "w=%d: label %d arrived %d times", w, i,
 		              (int)atomic_load(&O.slot[i]));
-	check_stats(O.r, w, LOUT_M + 1, 0);
+	check_run_stats(O.r, w, LOUT_M + 1, 0);
 	prunner_free(O.r);
 }
 END_TEST
@@ -592,7 +581,7 @@ START_TEST(test_current_in_class_runner)
 	ck_assert_int_eq(W.end_idx, -1);
 	ck_assert_int_eq(atomic_load(&W.bad), 0);
 	ck_assert_ptr_null(prunner_current());
-	check_stats(r, w, 100, 0);
+	check_run_stats(r, w, 100, 0);
 	prunner_free(r);
 }
 END_TEST

@@ -33,6 +33,7 @@
 
 #include "prunner.h"
 #include "testutil.h"
+#include "testutil_runs.h"
 
 static const int WORKERS[] = {1, 2, 3, 8, 64};
 #define N_WORKERS ((int)(sizeof WORKERS / sizeof WORKERS[0]))
@@ -44,16 +45,6 @@ static const char *const MODE_NAMES[] = {"flags", "counter"};
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
-
-static prunner_t *new_runner(int workers, enum prunner_termination mode)
-{
-	prunner_t *r = NULL;
-	ck_assert_int_eq(prunner_new(&r), 0);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(prunner_set_workers(r, workers), 0);
-	ck_assert_int_eq(prunner_set_termination(r, mode), 0);
-	return r;
-}
 
 static struct prunner_stats stats_of(prunner_t *r)
 {
@@ -76,20 +67,6 @@ static void check_stats(prunner_t *r, int w, uint64_t executed, uint64_t failed)
 	if (w == 1)
 		ck_assert_msg(st.steals == 0, "1 worker cannot steal, stats.steals %" PRIu64, st.steals);
 }
-
-/* splitmix64 finaliser: the pseudo-random generator of the task trees. */
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-/* One cache line per worker; written only by its worker. */
-struct wcount {
-	_Alignas(64) uint64_t n;
-};
 
 /* Keeps a run active until *gate is set.  The acquire load pairs with the
  * release store of the thread being waited for. */
@@ -485,9 +462,6 @@ END_TEST
  * padding carries a pattern the task verifies.
  */
 #define TREE_DEPTH 16
-#define TREE_ROOTS 16
-#define TREE_SEED0 0x1234u
-
 struct tree_ctx;
 struct tnode {
 	uint32_t depth;
@@ -506,25 +480,6 @@ struct tree_ctx {
 	uint64_t end_executed, end_per_worker;
 	int end_calls;
 };
-
-static unsigned tree_children(uint64_t seed, uint32_t depth, uint32_t max_depth)
-{
-	return depth >= max_depth ? 0 : (unsigned)(mix64(seed) >> 62);
-}
-
-static uint64_t tree_child_seed(uint64_t seed, unsigned k)
-{
-	return mix64(seed ^ (0x9e3779b97f4a7c15ull * (k + 1)));
-}
-
-static uint64_t tree_expected(uint64_t seed, uint32_t depth, uint32_t max_depth)
-{
-	uint64_t n = 1;
-	unsigned c = tree_children(seed, depth, max_depth);
-	for (unsigned k = 0; k < c; k++)
-		n += tree_expected(tree_child_seed(seed, k), depth + 1, max_depth);
-	return n;
-}
 
 static size_t tree_size(uint32_t depth)
 {
@@ -822,48 +777,6 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Many short runs in a row on one runner (lost-wakeup detector)            */
 /* ------------------------------------------------------------------------ */
-
-struct short_ctx {
-	unsigned run;
-	atomic_int ran;
-	atomic_int post_err;
-};
-
-struct short_msg {
-	struct short_ctx *c;
-	prunner_t *r;
-	int child;
-};
-
-static int short_task(void *data)
-{
-	struct short_msg *m = data;
-	atomic_fetch_add_explicit(&m->c->ran, 1, memory_order_relaxed);
-	if (m->child) {
-		struct short_msg k = {m->c, m->r, 0};
-		if (prunner_post(m->r, short_task, &k, sizeof k) != 0)
-			atomic_fetch_add(&m->c->post_err, 1);
-	}
-	return 0;
-}
-
-/* Run i posts 1 + (i & 1) tasks from begin; every fifth run the first
- * task posts one more from its worker. */
-static int short_expected(unsigned run)
-{
-	return 1 + (int)(run & 1) + (run % 5 == 0);
-}
-
-static void short_begin(prunner_t *r, void *arg)
-{
-	struct short_ctx *c = arg;
-	int n = 1 + (int)(c->run & 1);
-	for (int i = 0; i < n; i++) {
-		struct short_msg m = {c, r, i == 0 && c->run % 5 == 0};
-		if (prunner_post(r, short_task, &m, sizeof m) != 0)
-			atomic_fetch_add(&c->post_err, 1);
-	}
-}
 
 static void short_runs(int w, unsigned runs, enum prunner_termination mode)
 {
@@ -1601,47 +1514,8 @@ START_TEST(test_begin_posts_nothing)
 }
 END_TEST
 
-/* A chain: each task posts the next.  The link counter is a plain int: the
- * post of link i happens-before link i+1 runs, so each link must see the
- * value the previous one wrote. */
+/* A chain (testutil_runs.h): each task posts the next, CHAIN_LEN links. */
 #define CHAIN_LEN 100000
-
-struct chain_ctx {
-	prunner_t *r;
-	int64_t plain_next; /* written by link i, read by link i+1 */
-	atomic_int mismatch, post_err;
-};
-
-static int chain_task(void *data)
-{
-	struct chain_ctx *c;
-	int64_t i;
-	memcpy(&c, data, sizeof c);
-	memcpy(&i, (char *)data + sizeof c, sizeof i);
-	if (c->plain_next != i)
-		atomic_fetch_add(&c->mismatch, 1);
-	c->plain_next = i + 1;
-	if (i + 1 < CHAIN_LEN) {
-		unsigned char buf[sizeof c + sizeof i];
-		int64_t n = i + 1;
-		memcpy(buf, &c, sizeof c);
-		memcpy(buf + sizeof c, &n, sizeof n);
-		if (prunner_post(c->r, chain_task, buf, sizeof buf) != 0)
-			atomic_fetch_add(&c->post_err, 1);
-	}
-	return 0;
-}
-
-static void chain_begin(prunner_t *r, void *arg)
-{
-	struct chain_ctx *c = arg;
-	unsigned char buf[sizeof c + sizeof(int64_t)];
-	int64_t zero = 0;
-	memcpy(buf, &c, sizeof c);
-	memcpy(buf + sizeof c, &zero, sizeof zero);
-	if (prunner_post(r, chain_task, buf, sizeof buf) != 0)
-		atomic_fetch_add(&c->post_err, 1);
-}
 
 START_TEST(test_long_chain)
 {
@@ -1650,6 +1524,7 @@ START_TEST(test_long_chain)
 	struct chain_ctx c;
 	memset(&c, 0, sizeof c);
 	c.r = r;
+	c.len = CHAIN_LEN;
 	ck_assert_int_eq(prunner_set_hooks(r, chain_begin, NULL, &c), 0);
 	ck_assert_int_eq(prunner_run(r), 0);
 	ck_assert_int_eq(atomic_load(&c.post_err), 0);

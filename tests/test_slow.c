@@ -20,42 +20,10 @@
 #include <string.h>
 
 #include "prunner.h"
+#include "testutil.h"
+#include "testutil_runs.h"
 
 #define MAX_SLOW_WORKERS PRUNNER_MAX_WORKERS
-
-static prunner_t *new_runner(int workers, enum prunner_termination mode)
-{
-	prunner_t *r = NULL;
-	ck_assert_int_eq(prunner_new(&r), 0);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(prunner_set_workers(r, workers), 0);
-	ck_assert_int_eq(prunner_set_termination(r, mode), 0);
-	return r;
-}
-
-static void check_stats(prunner_t *r, int w, uint64_t executed, uint64_t failed)
-{
-	struct prunner_stats st;
-	ck_assert_int_eq(prunner_get_stats(r, &st), 0);
-	ck_assert_msg(st.executed == executed, "w=%d: stats.executed %" PRIu64 ", expected %" PRIu64, w, st.executed,
-	              executed);
-	ck_assert_msg(st.posted == executed, "w=%d: stats.posted %" PRIu64 ", expected %" PRIu64, w, st.posted,
-	              executed);
-	ck_assert_msg(st.failed == failed, "w=%d: stats.failed %" PRIu64 ", expected %" PRIu64, w, st.failed, failed);
-	ck_assert_int_eq(st.workers, w);
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-struct wcount {
-	_Alignas(64) uint64_t n;
-};
 
 /* ------------------------------------------------------------------------ */
 /* The sum at N = 2,500,000: 10,000,001 tasks in one run                    */
@@ -173,7 +141,7 @@ static void big_sum(int w, enum prunner_termination mode, int use_add, int64_t n
 	              want);
 	ck_assert_msg(c->end_executed == tasks, "w=%d n=%" PRId64 ": end saw %" PRId64 " tasks, expected %" PRId64, w, n,
 	              c->end_executed, tasks);
-	check_stats(r, w, (uint64_t)tasks, 0);
+	check_run_stats(r, w, (uint64_t)tasks, 0);
 	free(c);
 	prunner_free(r);
 }
@@ -263,7 +231,7 @@ static void binary_tree(int w, enum prunner_termination mode)
 	ck_assert_msg(bad == 0, "w=%d: %u leaves did not run exactly once (first: %u ran %d times)", w, bad, first_bad,
 	              (int)atomic_load(&c.slot[first_bad]));
 	ck_assert_uint_eq(atomic_load(&c.executed), 2ull * BIN_LEAVES - 1);
-	check_stats(r, w, 2ull * BIN_LEAVES - 1, 0);
+	check_run_stats(r, w, 2ull * BIN_LEAVES - 1, 0);
 	free(c.slot);
 	prunner_free(r);
 }
@@ -286,8 +254,6 @@ END_TEST
 /* Random trees of ~1 million tasks on 64 and 256 workers                   */
 /* ------------------------------------------------------------------------ */
 
-#define TREE_ROOTS 16
-#define TREE_SEED0 0x1234u
 #define BIG_TREE_DEPTH 26 /* 1,071,288 tasks with these roots */
 
 struct tree_ctx {
@@ -306,25 +272,6 @@ struct tnode {
 	uint64_t seed;
 	struct tree_ctx *ctx;
 };
-
-static unsigned tree_children(uint64_t seed, uint32_t depth, uint32_t max_depth)
-{
-	return depth >= max_depth ? 0 : (unsigned)(mix64(seed) >> 62);
-}
-
-static uint64_t tree_child_seed(uint64_t seed, unsigned k)
-{
-	return mix64(seed ^ (0x9e3779b97f4a7c15ull * (k + 1)));
-}
-
-static uint64_t tree_expected(uint64_t seed, uint32_t depth, uint32_t max_depth)
-{
-	uint64_t n = 1;
-	unsigned c = tree_children(seed, depth, max_depth);
-	for (unsigned k = 0; k < c; k++)
-		n += tree_expected(tree_child_seed(seed, k), depth + 1, max_depth);
-	return n;
-}
 
 static int tree_task(void *data)
 {
@@ -390,7 +337,7 @@ static void big_tree(int w, enum prunner_termination mode, uint32_t depth)
 	              c->end_executed, expected);
 	ck_assert_msg(c->end_per_worker == expected, "w=%d: per-worker sum %" PRIu64 ", expected %" PRIu64, w,
 	              c->end_per_worker, expected);
-	check_stats(r, w, expected, 0);
+	check_run_stats(r, w, expected, 0);
 	free(c);
 	prunner_free(r);
 }
@@ -422,46 +369,6 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Many short runs                                                          */
 /* ------------------------------------------------------------------------ */
-
-struct short_ctx {
-	unsigned run;
-	atomic_int ran;
-	atomic_int post_err;
-};
-
-struct short_msg {
-	struct short_ctx *c;
-	prunner_t *r;
-	int child;
-};
-
-static int short_task(void *data)
-{
-	struct short_msg *m = data;
-	atomic_fetch_add_explicit(&m->c->ran, 1, memory_order_relaxed);
-	if (m->child) {
-		struct short_msg k = {m->c, m->r, 0};
-		if (prunner_post(m->r, short_task, &k, sizeof k) != 0)
-			atomic_fetch_add(&m->c->post_err, 1);
-	}
-	return 0;
-}
-
-static int short_expected(unsigned run)
-{
-	return 1 + (int)(run & 1) + (run % 5 == 0);
-}
-
-static void short_begin(prunner_t *r, void *arg)
-{
-	struct short_ctx *c = arg;
-	int n = 1 + (int)(c->run & 1);
-	for (int i = 0; i < n; i++) {
-		struct short_msg m = {c, r, i == 0 && c->run % 5 == 0};
-		if (prunner_post(r, short_task, &m, sizeof m) != 0)
-			atomic_fetch_add(&c->post_err, 1);
-	}
-}
 
 static void short_runs(int w, unsigned runs, enum prunner_termination mode)
 {
@@ -556,7 +463,7 @@ START_TEST(test_runs_mixed_worker_counts)
 		if (rc != 0 || atomic_load(&g_mixed_ran) != want || atomic_load(&g_mixed_bad) != 0)
 			ck_abort_msg("run %d, %d workers: rc %d, %d tasks ran, expected %d, %d bad", k, g_mixed_w, rc,
 			             atomic_load(&g_mixed_ran), want, atomic_load(&g_mixed_bad));
-		check_stats(r, g_mixed_w, (uint64_t)want, 0);
+		check_run_stats(r, g_mixed_w, (uint64_t)want, 0);
 		if (k % 97 == 0)
 			ck_assert_int_eq(prunner_stop_workers(r), 0);
 	}
@@ -570,43 +477,6 @@ END_TEST
 
 #define BIG_CHAIN 1000000
 
-struct chain_ctx {
-	prunner_t *r;
-	int64_t plain_next;
-	atomic_int mismatch, post_err;
-};
-
-static int chain_task(void *data)
-{
-	struct chain_ctx *c;
-	int64_t i;
-	memcpy(&c, data, sizeof c);
-	memcpy(&i, (char *)data + sizeof c, sizeof i);
-	if (c->plain_next != i)
-		atomic_fetch_add(&c->mismatch, 1);
-	c->plain_next = i + 1;
-	if (i + 1 < BIG_CHAIN) {
-		unsigned char buf[sizeof c + sizeof i];
-		int64_t n = i + 1;
-		memcpy(buf, &c, sizeof c);
-		memcpy(buf + sizeof c, &n, sizeof n);
-		if (prunner_post(c->r, chain_task, buf, sizeof buf) != 0)
-			atomic_fetch_add(&c->post_err, 1);
-	}
-	return 0;
-}
-
-static void chain_begin(prunner_t *r, void *arg)
-{
-	struct chain_ctx *c = arg;
-	unsigned char buf[sizeof c + sizeof(int64_t)];
-	int64_t zero = 0;
-	memcpy(buf, &c, sizeof c);
-	memcpy(buf + sizeof c, &zero, sizeof zero);
-	if (prunner_post(r, chain_task, buf, sizeof buf) != 0)
-		atomic_fetch_add(&c->post_err, 1);
-}
-
 START_TEST(test_chain_1m)
 {
 	static const int ws[] = {1, 2, 8};
@@ -615,12 +485,13 @@ START_TEST(test_chain_1m)
 	struct chain_ctx c;
 	memset(&c, 0, sizeof c);
 	c.r = r;
+	c.len = BIG_CHAIN;
 	ck_assert_int_eq(prunner_set_hooks(r, chain_begin, NULL, &c), 0);
 	ck_assert_int_eq(prunner_run(r), 0);
 	ck_assert_int_eq(atomic_load(&c.post_err), 0);
 	ck_assert_int_eq(atomic_load(&c.mismatch), 0);
 	ck_assert_int_eq(c.plain_next, BIG_CHAIN);
-	check_stats(r, w, BIG_CHAIN, 0);
+	check_run_stats(r, w, BIG_CHAIN, 0);
 	prunner_free(r);
 }
 END_TEST
@@ -819,7 +690,7 @@ START_TEST(test_outside_flood)
 			first_bad = i;
 	ck_assert_msg(bad == 0, "w=%d: %u tasks did not run exactly once (first: %u ran %d times)", w, bad, first_bad,
 	              (int)atomic_load(&c->slot[first_bad]));
-	check_stats(r, w, FLOOD_TOTAL + 1, 0);
+	check_run_stats(r, w, FLOOD_TOTAL + 1, 0);
 	free(c->slot);
 	free(c);
 	prunner_free(r);

@@ -27,43 +27,10 @@
 
 #include "prunner.h"
 #include "testutil.h"
+#include "testutil_forkjoin.h"
 
 static const int SLOW_WORKERS[] = {1, 2, 8};
 #define N_SLOW_WORKERS ((int)(sizeof SLOW_WORKERS / sizeof SLOW_WORKERS[0]))
-
-/* ------------------------------------------------------------------------ */
-/* Helpers                                                                  */
-/* ------------------------------------------------------------------------ */
-
-static prunner_t *new_runner(int workers, enum prunner_termination mode)
-{
-	prunner_t *r = NULL;
-	ck_assert_int_eq(prunner_new(&r), 0);
-	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(prunner_set_workers(r, workers), 0);
-	ck_assert_int_eq(prunner_set_termination(r, mode), 0);
-	return r;
-}
-
-static int noop_task(void *data)
-{
-	(void)data;
-	return 0;
-}
-
-
-static int set_result_i64(int64_t v)
-{
-	return prunner_set_result(&v, sizeof v);
-}
-
-static int fd_readable_now(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int n = poll(&p, 1, 0);
-	ck_assert_int_ge(n, 0);
-	return n == 1 && (p.revents & POLLIN);
-}
 
 /* ------------------------------------------------------------------------ */
 /* A thousand open / post / close / free cycles                             */
@@ -171,54 +138,6 @@ END_TEST
 /* fib(25), a task per call                                                 */
 /* ------------------------------------------------------------------------ */
 
-struct fib_ctx {
-	atomic_long calls;
-	atomic_int bad;
-	int n;
-	int64_t result;
-};
-
-struct fib_job {
-	int n;
-	int64_t *out;
-	struct fib_ctx *c;
-};
-
-static int fib_task(void *data)
-{
-	struct fib_job *j = data;
-	atomic_fetch_add_explicit(&j->c->calls, 1, memory_order_relaxed);
-	if (j->n < 2) {
-		*j->out = j->n;
-		return 0;
-	}
-	int64_t a = -1, b = -1;
-	prunner_group_t g;
-	struct fib_job ja = { j->n - 1, &a, j->c }, jb = { j->n - 2, &b, j->c };
-	if (prunner_group_init(&g, NULL) != 0 || prunner_group_spawn(&g, fib_task, &ja, sizeof ja) != 0 ||
-	    prunner_group_spawn(&g, fib_task, &jb, sizeof jb) != 0) {
-		atomic_fetch_add(&j->c->bad, 1);
-		return 1;
-	}
-	if (prunner_group_wait(&g) != 0)
-		atomic_fetch_add(&j->c->bad, 1);
-	*j->out = a + b;
-	return 0;
-}
-
-static void fib_begin(prunner_t *r, void *arg)
-{
-	struct fib_ctx *c = arg;
-	struct fib_job j = { c->n, &c->result, c };
-	if (prunner_post(r, fib_task, &j, sizeof j) != 0)
-		atomic_fetch_add(&c->bad, 1);
-}
-
-static long fib_calls(int n)
-{
-	return n < 2 ? 1 : 1 + fib_calls(n - 1) + fib_calls(n - 2);
-}
-
 START_TEST(test_fib25)
 {
 	int w = SLOW_WORKERS[_i];
@@ -309,17 +228,6 @@ static void *race_canceller(void *arg)
 		c->cancel_rc[i] = prunner_future_cancel(f);
 	}
 	return NULL;
-}
-
-struct ptr_idx {
-	uintptr_t p;
-	uint32_t i;
-};
-
-static int cmp_ptr(const void *a, const void *b)
-{
-	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 /* One round on the open runner r (completion fd fd); returns nothing. */
@@ -662,82 +570,6 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Random fork-join trees, many seeds                                       */
 /* ------------------------------------------------------------------------ */
-
-#define TREE_MAX_DEPTH 18
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-struct tree_ctx {
-	atomic_long nodes;
-	atomic_int bad, wrong_failed;
-	int64_t sum;
-};
-
-struct tree_job {
-	uint64_t seed;
-	int depth;
-	int64_t *out;
-	struct tree_ctx *c;
-};
-
-static int tree_children(uint64_t seed, int depth)
-{
-	return depth >= TREE_MAX_DEPTH ? 0 : (int)((mix64(seed) >> 7) % 4);
-}
-
-static uint64_t tree_child_seed(uint64_t seed, int i)
-{
-	return mix64(seed * 4 + (uint64_t)i + 1);
-}
-
-static int tree_fails(uint64_t seed)
-{
-	return mix64(seed ^ 0xabcdefull) % 11 == 0;
-}
-
-static int tree_task(void *data)
-{
-	struct tree_job *j = data;
-	struct tree_ctx *c = j->c;
-	atomic_fetch_add_explicit(&c->nodes, 1, memory_order_relaxed);
-	int k = tree_children(j->seed, j->depth);
-	int64_t sums[3] = { -1, -1, -1 };
-	int expect_failed = 0;
-	prunner_group_t g;
-	if (prunner_group_init(&g, NULL) != 0) {
-		atomic_fetch_add(&c->bad, 1);
-		return 1;
-	}
-	for (int i = 0; i < k; i++) {
-		struct tree_job cj = { tree_child_seed(j->seed, i), j->depth + 1, &sums[i], c };
-		expect_failed += tree_fails(cj.seed);
-		if (prunner_group_spawn(&g, tree_task, &cj, sizeof cj) != 0)
-			atomic_fetch_add(&c->bad, 1);
-	}
-	if (prunner_group_wait(&g) != expect_failed)
-		atomic_fetch_add(&c->wrong_failed, 1);
-	int64_t s = (int64_t)(j->seed & 0xffff);
-	for (int i = 0; i < k; i++)
-		s += sums[i];
-	*j->out = s;
-	return tree_fails(j->seed);
-}
-
-static void tree_serial(uint64_t seed, int depth, int64_t *sum, long *nodes, int *fails)
-{
-	(*nodes)++;
-	*fails += tree_fails(seed);
-	*sum += (int64_t)(seed & 0xffff);
-	int k = tree_children(seed, depth);
-	for (int i = 0; i < k; i++)
-		tree_serial(tree_child_seed(seed, i), depth + 1, sum, nodes, fails);
-}
 
 START_TEST(test_random_trees_many)
 {
