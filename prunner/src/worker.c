@@ -128,7 +128,8 @@ static void run_task(struct pr_worker *w, struct pr_task *t)
 		/* Not a future's task: prunner_set_result must not reach the
 		 * future of a task this one runs nested in (a helping wait). */
 		prunner_future_t *outer = pr_tls.future;
-		pr_tls.future = NULL;
+		if (pr_unlikely(outer != NULL))
+			pr_tls.future = NULL;
 		if (t->flags & PR_TASK_LABELLED) {
 			struct prunner_task lt = { .label = t->label, .data = pr_task_data(t), .size = t->size };
 			PR_LOG(r, "w%d runs label %d (%u bytes)", w->index, t->label, t->size);
@@ -137,7 +138,8 @@ static void run_task(struct pr_worker *w, struct pr_task *t)
 			PR_LOG(r, "w%d runs task %p (%u bytes)", w->index, (void *)(uintptr_t)t->fn, t->size);
 			rc = t->fn(pr_task_data(t));
 		}
-		pr_tls.future = outer;
+		if (pr_unlikely(outer != NULL))
+			pr_tls.future = outer;
 	}
 	if (!ran)
 		atomic_store_explicit(&w->cancelled,
