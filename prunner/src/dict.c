@@ -546,7 +546,10 @@ static int copy_out(struct prunner_dict *d, const struct key *k, enum prunner_ty
 	return rc;
 }
 
-int prunner_dict_get_string(struct prunner_dict *d, const char *key, char *buf, size_t cap, size_t *len_out)
+/* Shared by get_string and get_blob: argument checks, copy_out, and the
+ * length reported in *len_out on success and on -ERANGE. */
+static int get_bytes(struct prunner_dict *d, const char *key, enum prunner_type type, void *buf, size_t cap,
+                     size_t *len_out, size_t *len)
 {
 	struct key k;
 
@@ -555,29 +558,24 @@ int prunner_dict_get_string(struct prunner_dict *d, const char *key, char *buf, 
 	int rc = enter(d, key, &k);
 	if (rc != 0)
 		return rc;
-
-	size_t len = 0;
-	rc = copy_out(d, &k, PRUNNER_TYPE_STRING, buf, cap, &len);
+	*len = 0;
+	rc = copy_out(d, &k, type, buf, cap, len);
 	if ((rc == 0 || rc == -ERANGE) && len_out)
-		*len_out = len;
+		*len_out = *len;
+	return rc;
+}
+
+int prunner_dict_get_string(struct prunner_dict *d, const char *key, char *buf, size_t cap, size_t *len_out)
+{
+	size_t len;
+	int rc = get_bytes(d, key, PRUNNER_TYPE_STRING, buf, cap, len_out, &len);
 	return rc == 0 ? (int)len : rc; /* len <= PRUNNER_DICT_MAX_VALUE <= INT_MAX */
 }
 
 int prunner_dict_get_blob(struct prunner_dict *d, const char *key, void *buf, size_t cap, size_t *len_out)
 {
-	struct key k;
-
-	if (!buf && cap > 0)
-		return -EINVAL;
-	int rc = enter(d, key, &k);
-	if (rc != 0)
-		return rc;
-
-	size_t len = 0;
-	rc = copy_out(d, &k, PRUNNER_TYPE_BLOB, buf, cap, &len);
-	if ((rc == 0 || rc == -ERANGE) && len_out)
-		*len_out = len;
-	return rc;
+	size_t len;
+	return get_bytes(d, key, PRUNNER_TYPE_BLOB, buf, cap, len_out, &len);
 }
 
 int prunner_dict_type(struct prunner_dict *d, const char *key, enum prunner_type *out)
