@@ -63,7 +63,7 @@ void *pr_deque_pop(struct pr_deque *q);
 void *pr_deque_steal(struct pr_deque *q);
 
 /* Any thread.  True when the deque looked non-empty at the time of the
- * call: a hint for idle workers choosing a victim. */
+ * call (a snapshot; the tests use it to check the deque is drained). */
 static inline int pr_deque_nonempty_hint(struct pr_deque *q)
 {
 	/* Acquire on bottom pairs with the owner's release in push, so that a
