@@ -536,7 +536,11 @@ PRUNNER_EXPORT void prunner_future_release(prunner_future_t *f);
  * prunner_future_cancel() before f completed has no payload yet: its
  * destroy receives NULL.  If f is already final, the continuation is posted (or
  * cancelled) now.  The continuation is posted when f completes, so f's
- * runner must still accept posts then.  Errors: -EINVAL, -ENOMEM.
+ * runner must still accept posts then.  Errors: -EINVAL, -ENOMEM (also when
+ * f is already final and the copy of its result or the post cannot be
+ * allocated: nothing was created and destroy is not called).  When f
+ * completes later and the copy or the post cannot be allocated then, the
+ * continuation becomes CANCELLED (destroy receives NULL if the copy failed).
  */
 PRUNNER_EXPORT int prunner_then(prunner_future_t *f, prunner_task_fn fn, void (*destroy)(void *data),
                                 prunner_future_t **out);
@@ -546,7 +550,9 @@ PRUNNER_EXPORT int prunner_then(prunner_future_t *f, prunner_task_fn fn, void (*
  * least one is (prunner_wait_any, which stores its index in *index).
  * Timeouts as prunner_future_wait.  0 or -ETIMEDOUT; -EINVAL for a NULL
  * array with n > 0, a NULL element, or n == 0 for wait_any (wait_all of
- * nothing returns 0).
+ * nothing returns 0); -ENOMEM when wait_any must block on more than 8
+ * futures and cannot allocate its list of them (nothing is waited for);
+ * -EDEADLK as prunner_future_wait.
  */
 PRUNNER_EXPORT int prunner_wait_all(prunner_future_t *const *fs, size_t n, int64_t timeout_ns);
 PRUNNER_EXPORT int prunner_wait_any(prunner_future_t *const *fs, size_t n, int64_t timeout_ns,

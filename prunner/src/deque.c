@@ -25,11 +25,13 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "fault.h"
+
 char pr_deque_abort_marker;
 
 static struct pr_deque_array *array_new(int64_t cap)
 {
-	struct pr_deque_array *a = malloc(sizeof(*a) + (size_t)cap * sizeof(a->slot[0]));
+	struct pr_deque_array *a = pr_malloc(sizeof(*a) + (size_t)cap * sizeof(a->slot[0]));
 	if (!a)
 		return NULL;
 	a->mask = cap - 1;
@@ -56,7 +58,7 @@ void pr_deque_destroy(struct pr_deque *q)
 	struct pr_deque_array *a = atomic_load_explicit(&q->array, memory_order_relaxed);
 	while (a) {
 		struct pr_deque_array *older = a->retired;
-		free(a);
+		pr_free(a);
 		a = older;
 	}
 	atomic_store_explicit(&q->array, NULL, memory_order_relaxed);

@@ -64,6 +64,7 @@
  * the first dict still gets -EDEADLK, since each dict records its walker.
  */
 #include "dict.h"
+#include "fault.h"
 #include "util.h"
 
 #include <limits.h>
@@ -228,7 +229,7 @@ static int grow_locked(struct prunner_dict *d)
 
 	if (d->nbuckets > SIZE_MAX / 2 / sizeof(struct entry *))
 		return -ENOMEM;
-	struct entry **nb = calloc(n, sizeof *nb);
+	struct entry **nb = pr_calloc(n, sizeof *nb);
 	if (!nb)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->nbuckets; i++) {
@@ -241,7 +242,7 @@ static int grow_locked(struct prunner_dict *d)
 			e = next;
 		}
 	}
-	free(d->buckets);
+	pr_free(d->buckets);
 	d->buckets = nb;
 	d->nbuckets = n;
 	return 0;
@@ -254,7 +255,7 @@ static int grow_locked(struct prunner_dict *d)
  */
 static int insert_locked(struct prunner_dict *d, const struct key *k, const struct value *v)
 {
-	struct entry *e = malloc(sizeof *e + k->len + 1);
+	struct entry *e = pr_malloc(sizeof *e + k->len + 1);
 
 	if (!e)
 		return -ENOMEM;
@@ -263,7 +264,7 @@ static int insert_locked(struct prunner_dict *d, const struct key *k, const stru
 	if (d->count + 1 > d->nbuckets / 4 * 3) {
 		int rc = grow_locked(d);
 		if (rc != 0) {
-			free(e);
+			pr_free(e);
 			return rc;
 		}
 	}
@@ -282,8 +283,8 @@ static int insert_locked(struct prunner_dict *d, const struct key *k, const stru
 
 static void free_entry(struct entry *e)
 {
-	free(e->v.buf);
-	free(e);
+	pr_free(e->v.buf);
+	pr_free(e);
 }
 
 /* Frees a detached bucket array and every entry in it. */
@@ -297,7 +298,7 @@ static void free_table(struct entry **buckets, size_t nbuckets)
 			e = next;
 		}
 	}
-	free(buckets);
+	pr_free(buckets);
 }
 
 /*
@@ -322,15 +323,15 @@ static int store(struct prunner_dict *d, const struct key *k, struct value *nv)
 	DICT_UNLOCK(d);
 
 	if (rc != 0)
-		free(nv->buf);
-	free(old);
+		pr_free(nv->buf);
+	pr_free(old);
 	return rc;
 }
 
 /* A NUL-terminated heap copy of n bytes at src (src may be NULL if n is 0). */
 static char *copy_bytes(const void *src, size_t n)
 {
-	char *p = malloc(n + 1);
+	char *p = pr_malloc(n + 1);
 
 	if (!p)
 		return NULL;
@@ -358,12 +359,12 @@ static int64_t wrap_add(int64_t a, int64_t b)
 
 struct prunner_dict *pr_dict_new(void)
 {
-	struct prunner_dict *d = calloc(1, sizeof *d);
+	struct prunner_dict *d = pr_calloc(1, sizeof *d);
 
 	if (!d)
 		return NULL;
 	if (pthread_mutex_init(&d->lock, NULL) != 0) {
-		free(d);
+		pr_free(d);
 		return NULL;
 	}
 	d->buckets = NULL;
@@ -383,7 +384,7 @@ void pr_dict_free(struct prunner_dict *d)
 	if (err != 0)
 		die_pthread("pthread_mutex_destroy", err, __FILE__, __LINE__);
 	free_table(d->buckets, d->nbuckets);
-	free(d);
+	pr_free(d);
 }
 
 /* ------------------------------------------------------------------------ */

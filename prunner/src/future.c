@@ -46,6 +46,8 @@
 #include <sys/eventfd.h>
 #endif
 
+#include "fault.h"
+
 /* Polls made by a program thread before it blocks on a future (about
  * 10 us of `pause` on current x86). */
 #define PR_WAIT_SPINS 2000
@@ -106,12 +108,12 @@ static prunner_future_t *future_new(prunner_t *r, prunner_task_fn fn, void (*des
 {
 	/* One block: the future, then the payload, aligned for any type. */
 	size_t head = (sizeof(struct prunner_future) + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
-	prunner_future_t *f = malloc(head + size);
+	prunner_future_t *f = pr_malloc(head + size);
 	if (!f)
 		return NULL;
 	memset(f, 0, sizeof(*f));
 	if (pthread_mutex_init(&f->lock, NULL) != 0) {
-		free(f);
+		pr_free(f);
 		return NULL;
 	}
 	atomic_init(&f->state, PRUNNER_FUTURE_PENDING);
@@ -140,10 +142,10 @@ void prunner_future_release(prunner_future_t *f)
 		return;
 	PR_CHECK_PTHREAD(pthread_mutex_destroy(&f->lock));
 	if (f->result != f->result_inline)
-		free(f->result);
+		pr_free(f->result);
 	if (f->payload_owned)
-		free(f->payload);
-	free(f);
+		pr_free(f->payload);
+	pr_free(f);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -170,7 +172,7 @@ static void completion_push(prunner_t *r, prunner_future_t *f)
 	(void)n; /* EAGAIN: the counter is saturated, the fd readable anyway */
 }
 
-static void then_resolve(prunner_future_t *f, prunner_future_t *next);
+static int then_resolve(prunner_future_t *f, prunner_future_t *next, bool now);
 
 /*
  * Makes f final with `state`, wakes its waiters, resolves its continuations
@@ -192,7 +194,7 @@ static void settle(prunner_future_t *f, int state)
 	PR_LOG(f->runner, "future %p final: %d", (void *)f, state);
 	while (thens) {
 		struct prunner_future *next = thens->next_then;
-		then_resolve(f, thens);
+		then_resolve(f, thens, false);
 		thens = next;
 	}
 	completion_push(f->runner, f);
@@ -274,7 +276,7 @@ int prunner_set_result(const void *data, size_t size)
 		return -E2BIG;
 	void *copy = f->result_inline;
 	if (size > sizeof(f->result_inline)) {
-		copy = malloc(size);
+		copy = pr_malloc(size);
 		if (!copy)
 			return -ENOMEM;
 	}
@@ -282,7 +284,7 @@ int prunner_set_result(const void *data, size_t size)
 	 * the final state (stored with release after this).  The inline
 	 * buffer may hold the previous result: release that first. */
 	if (f->result != f->result_inline)
-		free(f->result);
+		pr_free(f->result);
 	if (size)
 		memcpy(copy, data, size);
 	f->result = copy;
@@ -354,8 +356,17 @@ int prunner_future_cancel(prunner_future_t *f)
 /* Continuations                                                            */
 /* ------------------------------------------------------------------------ */
 
-/* f is final: post `next` with f's result, or cancel it. */
-static void then_resolve(prunner_future_t *f, prunner_future_t *next)
+/*
+ * f is final: post `next` with f's result, or cancel it.  Returns 0, except
+ * with `now`: prunner_then calls it so on a source that was already final,
+ * before anyone else knows `next`; then a copy or a post that fails for
+ * lack of memory returns -ENOMEM and leaves `next` unposted, with the
+ * link's reference, for prunner_then to undo (the call fails with no
+ * effect).  Without `now` (the source's completion) there is no caller to
+ * tell: such a continuation is cancelled, its destroy receiving NULL when
+ * the copy failed.
+ */
+static int then_resolve(prunner_future_t *f, prunner_future_t *next, bool now)
 {
 	int s = atomic_load_explicit(&f->state, memory_order_acquire);
 	/* Claim next while writing its payload, so that a concurrent
@@ -365,10 +376,10 @@ static void then_resolve(prunner_future_t *f, prunner_future_t *next)
 	if (!atomic_compare_exchange_strong_explicit(&next->state, &expect, PR_FUTURE_SETUP, memory_order_acq_rel,
 	                                             memory_order_acquire)) {
 		prunner_future_release(next);
-		return;
+		return 0;
 	}
 	if (f->result_size) {
-		next->payload = malloc(f->result_size);
+		next->payload = pr_malloc(f->result_size);
 		if (next->payload) {
 			memcpy(next->payload, f->result, f->result_size);
 			next->size = f->result_size;
@@ -379,11 +390,19 @@ static void then_resolve(prunner_future_t *f, prunner_future_t *next)
 	/* Release: the payload written above is visible to whoever claims
 	 * next from PENDING (a worker, or a cancel). */
 	atomic_store_explicit(&next->state, PRUNNER_FUTURE_PENDING, memory_order_release);
-	if (s != PRUNNER_FUTURE_DONE || !have_payload || post_future(next->runner, next) != 0) {
-		if (claim_cancel(next))
-			cancelled(next);
-	}
+	int rc;
+	if (!have_payload)
+		rc = -ENOMEM;
+	else if (s == PRUNNER_FUTURE_DONE)
+		rc = post_future(next->runner, next);
+	else
+		rc = -ECANCELED; /* the source failed or was cancelled */
+	if (rc == -ENOMEM && now)
+		return -ENOMEM;
+	if (rc != 0 && claim_cancel(next))
+		cancelled(next);
 	prunner_future_release(next); /* the link's reference */
+	return 0;
 }
 
 int prunner_then(prunner_future_t *f, prunner_task_fn fn, void (*destroy)(void *data), prunner_future_t **out)
@@ -407,8 +426,17 @@ int prunner_then(prunner_future_t *f, prunner_task_fn fn, void (*destroy)(void *
 		f->thens = next;
 	}
 	pr_mutex_unlock(&f->lock);
-	if (final)
-		then_resolve(f, next);
+	if (final && then_resolve(f, next, true) != 0) {
+		/* Out of memory with nothing posted: undo (found by the fault
+		 * walk: this used to return 0 with the continuation cancelled,
+		 * a call that failed and still had an effect). */
+		if (out) {
+			*out = NULL;
+			prunner_future_release(next); /* the caller's reference */
+		}
+		prunner_future_release(next); /* the link's: frees it, no destroy */
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -468,7 +496,7 @@ static int wait_any(prunner_future_t *const *fs, size_t n, int64_t timeout_ns, s
 	int64_t deadline = pr_deadline(timeout_ns);
 
 	struct pr_waitlink small[8];
-	struct pr_waitlink *links = n <= 8 ? small : malloc(n * sizeof(*links));
+	struct pr_waitlink *links = n <= 8 ? small : pr_malloc(n * sizeof(*links));
 	if (!links)
 		return -ENOMEM;
 	struct pr_waiter thread_waiter;
@@ -510,7 +538,7 @@ static int wait_any(prunner_future_t *const *fs, size_t n, int64_t timeout_ns, s
 	if (!w)
 		pr_waiter_destroy_thread(&thread_waiter);
 	if (links != small)
-		free(links);
+		pr_free(links);
 	if (rc == 0 && index)
 		*index = arg.index;
 	return rc;
@@ -564,7 +592,7 @@ int prunner_completion_fd(prunner_t *r)
 	int fd = atomic_load_explicit(&r->completion_fd, memory_order_relaxed);
 	if (fd < 0) {
 #ifdef __linux__
-		fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		fd = pr_eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (fd < 0)
 			fd = -errno;
 #else

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fault.h"
+
 int pr_resolve_workers(int n)
 {
 	if (n > 0)
@@ -54,7 +56,7 @@ int prunner_new(prunner_t **out)
 	if (!out)
 		return -EINVAL;
 	*out = NULL;
-	prunner_t *r = aligned_alloc(PR_CACHE_LINE, sizeof(*r));
+	prunner_t *r = pr_aligned_alloc(PR_CACHE_LINE, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	memset(r, 0, sizeof(*r));
@@ -139,7 +141,7 @@ fail:
 		pthread_mutex_destroy(&r->done_lock);
 	if (stage > 0)
 		pthread_mutex_destroy(&r->ctl);
-	free(r);
+	pr_free(r);
 	return rc;
 }
 
@@ -176,7 +178,7 @@ void prunner_free(prunner_t *r)
 	PR_CHECK_PTHREAD(pthread_cond_destroy(&r->done_cond));
 	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->done_lock));
 	PR_CHECK_PTHREAD(pthread_mutex_destroy(&r->ctl));
-	free(r);
+	pr_free(r);
 }
 
 /* Runs `set` on r with ctl held, unless a run is active. */
@@ -276,7 +278,7 @@ static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned fl
 	bool counter = atomic_load_explicit(&r->termination, memory_order_relaxed) == PRUNNER_TERMINATION_COUNTER;
 	void *heap = NULL;
 	if (size > PRUNNER_INLINE_PAYLOAD) {
-		heap = malloc(size);
+		heap = pr_malloc(size);
 		if (!heap)
 			return -ENOMEM;
 		memcpy(heap, data, size);
@@ -323,7 +325,7 @@ static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned fl
 		/* Give the count back on the "finished" side and let the
 		 * detector look again: this post may have been what kept a
 		 * finished run open. */
-		free(heap);
+		pr_free(heap);
 		atomic_fetch_add_explicit(&r->ext_finished, 1, memory_order_seq_cst);
 		if (counter) {
 			pr_counter_release(r);

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "fault.h"
+
 /* Tasks per slab: one slab is 64 KiB. */
 #define PR_TASKS_PER_SLAB 1024
 
@@ -24,8 +26,8 @@ int pr_task_pool_init(struct pr_task_pool *p)
 void pr_task_pool_destroy(struct pr_task_pool *p)
 {
 	for (size_t i = 0; i < p->nslabs; i++)
-		free(p->slabs[i]);
-	free(p->slabs);
+		pr_free(p->slabs[i]);
+	pr_free(p->slabs);
 	p->slabs = NULL;
 	p->nslabs = p->slabs_cap = 0;
 	p->batches = NULL;
@@ -37,13 +39,13 @@ static struct pr_task *slab_new_locked(struct pr_task_pool *p)
 {
 	if (p->nslabs == p->slabs_cap) {
 		size_t cap = p->slabs_cap ? 2 * p->slabs_cap : 16;
-		void **slabs = realloc(p->slabs, cap * sizeof(*slabs));
+		void **slabs = pr_realloc(p->slabs, cap * sizeof(*slabs));
 		if (!slabs)
 			return NULL;
 		p->slabs = slabs;
 		p->slabs_cap = cap;
 	}
-	struct pr_task *slab = aligned_alloc(PR_CACHE_LINE, PR_TASKS_PER_SLAB * sizeof(struct pr_task));
+	struct pr_task *slab = pr_aligned_alloc(PR_CACHE_LINE, PR_TASKS_PER_SLAB * sizeof(struct pr_task));
 	if (!slab)
 		return NULL;
 	p->slabs[p->nslabs++] = slab;
@@ -129,7 +131,7 @@ int pr_task_fill_payload(struct pr_task *t, const void *data, size_t size)
 			memcpy(t->payload, data, size);
 	} else {
 		/* malloc returns memory aligned for max_align_t. */
-		void *heap = malloc(size);
+		void *heap = pr_malloc(size);
 		if (!heap)
 			return -ENOMEM;
 		memcpy(heap, data, size);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fault.h"
 #include "prunner.h"
 #include "util.h"
 
@@ -138,7 +139,7 @@ static inline void *pr_task_data(struct pr_task *t)
 static inline void pr_task_release_payload(struct pr_task *t)
 {
 	if (t->flags & PR_TASK_HEAP)
-		free(pr_task_heap(t));
+		pr_free(pr_task_heap(t));
 }
 
 #endif /* PR_TASK_H */

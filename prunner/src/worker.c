@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fault.h"
+
 /* Searches made before a worker sleeps.  The first half pause the CPU
  * between searches, the second half yield it. */
 #define PR_SPIN_ROUNDS 64
@@ -321,22 +323,22 @@ static void worker_free(struct pr_worker *w)
 		return;
 	pr_sleeper_destroy(&w->sleeper);
 	pr_deque_destroy(&w->deque);
-	free(w);
+	pr_free(w);
 }
 
 static struct pr_worker *worker_new(prunner_t *r, int index)
 {
-	struct pr_worker *w = aligned_alloc(PR_CACHE_LINE, sizeof(*w));
+	struct pr_worker *w = pr_aligned_alloc(PR_CACHE_LINE, sizeof(*w));
 	if (!w)
 		return NULL;
 	memset(w, 0, sizeof(*w));
 	if (pr_deque_init(&w->deque, PR_DEQUE_LOG_CAP) != 0) {
-		free(w);
+		pr_free(w);
 		return NULL;
 	}
 	if (pr_sleeper_init(&w->sleeper) != 0) {
 		pr_deque_destroy(&w->deque);
-		free(w);
+		pr_free(w);
 		return NULL;
 	}
 	pr_task_cache_init(&w->cache, &r->pool);
@@ -371,7 +373,7 @@ static void pool_teardown(prunner_t *r, int started)
 	atomic_store_explicit(&r->shutdown, true, memory_order_release);
 	pr_sleep_notify_all(&r->sleep);
 	for (int i = 0; i < started; i++)
-		PR_CHECK_PTHREAD(pthread_join(r->workers[i]->thread, NULL));
+		PR_CHECK_PTHREAD(pr_thread_join(r->workers[i]->thread, NULL));
 	uint64_t posted = 0, finished = 0;
 	for (int i = 0; i < r->nworkers; i++) {
 		posted += atomic_load_explicit(&r->workers[i]->posted, memory_order_relaxed);
@@ -380,7 +382,7 @@ static void pool_teardown(prunner_t *r, int started)
 	}
 	atomic_fetch_add_explicit(&r->ext_posted, posted, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->ext_finished, finished, memory_order_relaxed);
-	free(r->workers);
+	pr_free(r->workers);
 	r->workers = NULL;
 	r->nworkers = 0;
 	atomic_store_explicit(&r->shutdown, false, memory_order_relaxed);
@@ -388,20 +390,24 @@ static void pool_teardown(prunner_t *r, int started)
 
 static int pool_start_locked(prunner_t *r, int n)
 {
-	r->workers = calloc((size_t)n, sizeof(*r->workers));
+	r->workers = pr_calloc((size_t)n, sizeof(*r->workers));
 	if (!r->workers)
 		return -ENOMEM;
 	r->nworkers = n;
 	for (int i = 0; i < n; i++) {
 		r->workers[i] = worker_new(r, i);
 		if (!r->workers[i]) {
+			/* Only workers 0..i-1 exist: the teardown reads the
+			 * counters of the first nworkers (found by the fault
+			 * walk: it used to dereference the NULL slot i). */
+			r->nworkers = i;
 			pool_teardown(r, 0);
 			return -ENOMEM;
 		}
 	}
 	for (int i = 0; i < n; i++) {
 		struct pr_worker *w = r->workers[i];
-		int rc = pthread_create(&w->thread, NULL, worker_main, w);
+		int rc = pr_thread_create(&w->thread, NULL, worker_main, w);
 		if (rc != 0) {
 			PR_LOG(r, "cannot start worker %d: error %d", i, rc);
 			pool_teardown(r, i);
