@@ -706,6 +706,10 @@ struct nest {
 	size_t len_inside;
 	int inner_rc[2]; /* from a walk of `other` inside the walk of `d` */
 	size_t inner_len;
+	/* Several errors at once: the header's order, -EINVAL, -E2BIG,
+	 * -EDEADLK, must decide (a fuzz find: the value's size used to be
+	 * checked after the walk). */
+	int order_rc[4];
 };
 
 static int noop_cb(const struct prunner_dict_entry *e, void *arg)
@@ -755,6 +759,13 @@ static int nest_cb(const struct prunner_dict_entry *e, void *arg)
 	n->rc[N_OTHER_SET] = prunner_dict_set_int(n->other, "o", 5);
 	n->len_inside = prunner_dict_len(d);
 	prunner_dict_foreach(n->other, inner_cb, n);
+
+	static char long_key[PRUNNER_DICT_MAX_KEY + 2];
+	memset(long_key, 'k', sizeof long_key - 1);
+	n->order_rc[0] = prunner_dict_set_blob(d, "a", buf, PRUNNER_DICT_MAX_VALUE + 1);
+	n->order_rc[1] = prunner_dict_get_int(d, long_key, &i);
+	n->order_rc[2] = prunner_dict_set_blob(d, NULL, buf, PRUNNER_DICT_MAX_VALUE + 1);
+	n->order_rc[3] = prunner_dict_set_blob(d, "a", NULL, 1);
 	return 0;
 }
 
@@ -779,6 +790,10 @@ START_TEST(test_foreach_edeadlk)
 	ck_assert_rc(n.inner_rc[0], -EDEADLK);
 	ck_assert_rc(n.inner_rc[1], -EDEADLK);
 	ck_assert_uint_eq(n.inner_len, 2);
+	ck_assert_rc(n.order_rc[0], -E2BIG);
+	ck_assert_rc(n.order_rc[1], -E2BIG);
+	ck_assert_rc(n.order_rc[2], -EINVAL);
+	ck_assert_rc(n.order_rc[3], -EINVAL);
 
 	/* Nothing changed, and after the walk everything works again. */
 	ck_assert_rc(prunner_dict_get_int(dict, "a", &v), 0);

@@ -186,16 +186,17 @@ static uint64_t hash_key(const char *s, size_t len)
  * The common prologue of every call taking a key: -EINVAL for a NULL dict
  * or key, -E2BIG for a key longer than PRUNNER_DICT_MAX_KEY (also for
  * lookups: such a key can never be present, and saying so is more useful
- * than -ENOENT), -EDEADLK from a foreach callback of the same dict.
- * Fills *k.  Takes no lock.
+ * than -ENOENT) or a value_size over PRUNNER_DICT_MAX_VALUE (0 for calls
+ * without a value), -EDEADLK from a foreach callback of the same dict: in
+ * the header's order.  Fills *k.  Takes no lock.
  */
-static int enter(struct prunner_dict *d, const char *key, struct key *k)
+static int enter(struct prunner_dict *d, const char *key, size_t value_size, struct key *k)
 {
 	if (!d || !key)
 		return -EINVAL;
 	k->s = key;
 	k->len = strnlen(key, PRUNNER_DICT_MAX_KEY + 1);
-	if (k->len > PRUNNER_DICT_MAX_KEY)
+	if (k->len > PRUNNER_DICT_MAX_KEY || value_size > PRUNNER_DICT_MAX_VALUE)
 		return -E2BIG;
 	if (walking_here(d))
 		return -EDEADLK;
@@ -394,7 +395,7 @@ void pr_dict_free(struct prunner_dict *d)
 int prunner_dict_set_int(struct prunner_dict *d, const char *key, int64_t value)
 {
 	struct key k;
-	int rc = enter(d, key, &k);
+	int rc = enter(d, key, 0, &k);
 
 	if (rc != 0)
 		return rc;
@@ -405,7 +406,7 @@ int prunner_dict_set_int(struct prunner_dict *d, const char *key, int64_t value)
 int prunner_dict_set_double(struct prunner_dict *d, const char *key, double value)
 {
 	struct key k;
-	int rc = enter(d, key, &k);
+	int rc = enter(d, key, 0, &k);
 
 	if (rc != 0)
 		return rc;
@@ -419,12 +420,10 @@ int prunner_dict_set_string(struct prunner_dict *d, const char *key, const char 
 
 	if (!value)
 		return -EINVAL;
-	int rc = enter(d, key, &k);
+	size_t n = strnlen(value, PRUNNER_DICT_MAX_VALUE + 1);
+	int rc = enter(d, key, n, &k);
 	if (rc != 0)
 		return rc;
-	size_t n = strnlen(value, PRUNNER_DICT_MAX_VALUE + 1);
-	if (n > PRUNNER_DICT_MAX_VALUE)
-		return -E2BIG;
 	struct value v = {.type = PRUNNER_TYPE_STRING, .buf = copy_bytes(value, n), .size = n};
 	if (!v.buf)
 		return -ENOMEM;
@@ -437,11 +436,9 @@ int prunner_dict_set_blob(struct prunner_dict *d, const char *key, const void *d
 
 	if (!data && size > 0)
 		return -EINVAL;
-	int rc = enter(d, key, &k);
+	int rc = enter(d, key, size, &k);
 	if (rc != 0)
 		return rc;
-	if (size > PRUNNER_DICT_MAX_VALUE)
-		return -E2BIG;
 	struct value v = {.type = PRUNNER_TYPE_BLOB, .buf = copy_bytes(data, size), .size = size};
 	if (!v.buf)
 		return -ENOMEM;
@@ -451,7 +448,7 @@ int prunner_dict_set_blob(struct prunner_dict *d, const char *key, const void *d
 int prunner_dict_add_int(struct prunner_dict *d, const char *key, int64_t delta, int64_t *out_new)
 {
 	struct key k;
-	int rc = enter(d, key, &k);
+	int rc = enter(d, key, 0, &k);
 
 	if (rc != 0)
 		return rc;
@@ -487,7 +484,7 @@ static int get_scalar(struct prunner_dict *d, const char *key, enum prunner_type
 
 	if (!out)
 		return -EINVAL;
-	int rc = enter(d, key, &k);
+	int rc = enter(d, key, 0, &k);
 	if (rc != 0)
 		return rc;
 
@@ -556,7 +553,7 @@ static int get_bytes(struct prunner_dict *d, const char *key, enum prunner_type 
 
 	if (!buf && cap > 0)
 		return -EINVAL;
-	int rc = enter(d, key, &k);
+	int rc = enter(d, key, 0, &k);
 	if (rc != 0)
 		return rc;
 	*len = 0;
@@ -585,7 +582,7 @@ int prunner_dict_type(struct prunner_dict *d, const char *key, enum prunner_type
 
 	if (!out)
 		return -EINVAL;
-	int rc = enter(d, key, &k);
+	int rc = enter(d, key, 0, &k);
 	if (rc != 0)
 		return rc;
 
@@ -610,7 +607,7 @@ int prunner_dict_type(struct prunner_dict *d, const char *key, enum prunner_type
 int prunner_dict_delete(struct prunner_dict *d, const char *key)
 {
 	struct key k;
-	int rc = enter(d, key, &k);
+	int rc = enter(d, key, 0, &k);
 
 	if (rc != 0)
 		return rc;
