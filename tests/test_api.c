@@ -971,7 +971,7 @@ START_TEST(test_queue_put_plain_runner)
 END_TEST
 
 /* Module API bad arguments inside a start. */
-static int g_mod_rc[4];
+static int g_mod_rc[5];
 static void mod_bad_begin(void)
 {
 	int v = 1;
@@ -980,6 +980,8 @@ static void mod_bad_begin(void)
 	static unsigned char big[PRUNNER_MAX_PAYLOAD + 1];
 	g_mod_rc[2] = prunner_post_task(module_count_task, big, sizeof big);
 	g_mod_rc[3] = prunner_start();
+	/* Wrong in two ways: -EINVAL comes before -E2BIG (prunner.h). */
+	g_mod_rc[4] = prunner_post_task(module_count_task, NULL, sizeof big);
 }
 
 START_TEST(test_module_bad_args)
@@ -992,6 +994,7 @@ START_TEST(test_module_bad_args)
 	ck_assert_int_eq(g_mod_rc[1], -EINVAL);
 	ck_assert_int_eq(g_mod_rc[2], -E2BIG);
 	ck_assert_int_eq(g_mod_rc[3], -EBUSY);
+	ck_assert_int_eq(g_mod_rc[4], -EINVAL);
 	ck_assert_int_eq(atomic_load(&g_module_ran), 0);
 	prunner_cleanup();
 }

@@ -76,6 +76,9 @@ extern "C" {
  *                  same dict (it would deadlock)
  *   PRUNNER_ENORUN a post when no run of that runner is active
  *   PRUNNER_ETYPE  the dict key holds a value of another type
+ *
+ * When a call's arguments are wrong in several ways at once, the first of
+ * this order is returned: -EINVAL, then -E2BIG, then the others.
  */
 #define PRUNNER_ENORUN (-ESRCH)
 #define PRUNNER_ETYPE (-EPROTOTYPE)

@@ -347,10 +347,12 @@ static int post_outside(prunner_t *r, prunner_task_fn fn, int label, unsigned fl
 int pr_post(prunner_t *r, prunner_task_fn fn, int label, unsigned flags, const void *data, size_t size,
             void *ctx)
 {
-	if (size > PRUNNER_MAX_PAYLOAD)
-		return -E2BIG;
+	/* Invalid arguments first, then sizes: the order every call keeps
+	 * (prunner.h, "Errors"). */
 	if (size > 0 && !data)
 		return -EINVAL;
+	if (size > PRUNNER_MAX_PAYLOAD)
+		return -E2BIG;
 	struct pr_worker *w = pr_tls.worker;
 	if (w && w->runner == r) {
 		/* A task of r posting.  During a DRAIN close its children are
