@@ -809,9 +809,8 @@ static void bad_want(struct node *n)
 		n->want_alt = n->want = G.cls ? -E2BIG : -EINVAL;
 		break;
 	case BAD_HUGE_NULL_DATA:
-		/* Both -EINVAL (data NULL with size > 0) and -E2BIG apply; the
-		 * header gives no order for posts. */
-		n->want_alt = -E2BIG;
+		/* Both -EINVAL (data NULL with size > 0) and -E2BIG apply: the
+		 * header's order says -EINVAL. */
 		break;
 	case BAD_GROUP_TOO_BIG:
 		if (n->in_group)
