@@ -126,14 +126,16 @@ static void leave_locked(struct pr_sleep *s, struct pr_sleeper *me)
 	atomic_fetch_sub_explicit(&s->nsleepers, 1, memory_order_seq_cst);
 }
 
-void pr_sleep_cancel(struct pr_sleep *s, struct pr_sleeper *me)
+bool pr_sleep_cancel(struct pr_sleep *s, struct pr_sleeper *me)
 {
 	pr_mutex_lock(&s->lock); /* W4 */
-	if (me->in_set)
+	bool taken = !me->in_set;
+	if (!taken)
 		leave_locked(s, me);
 	/* else a notifier took us out already: its wake-up is consumed by
 	 * our being awake, and its task is visible to our next search. */
 	pr_mutex_unlock(&s->lock);
+	return taken;
 }
 
 void pr_sleep_wait(struct pr_sleep *s, struct pr_sleeper *me)
@@ -157,14 +159,22 @@ int pr_sleep_wait_until(struct pr_sleep *s, struct pr_sleeper *me, int64_t deadl
 }
 
 /*
- * The awaited event's side: the caller stored its "done" state (seq_cst)
- * before this call; the sleeper joined the set (storing the hint, seq_cst)
- * before testing that state.  So if the hint reads false here, the sleeper
- * joins later and sees "done" itself: the lock, and most of the time any
- * contention, is skipped (a helping waiter is usually awake, running tasks).
+ * The awaited event's side: the caller stored its "done" state before this
+ * call (a release store or an acq_rel exchange: neither orders a later load
+ * on its own); the sleeper joined the set (storing the hint, seq_cst, then
+ * the W2 fence) before testing that state.  The seq_cst fence here pairs
+ * with W2 as P2 does: either the sleeper's test sees "done", or the load
+ * below sees the hint.  So if the hint reads false, the sleeper joins
+ * later and sees "done" itself: the lock, and most of the time any
+ * contention, is skipped (a helping waiter is usually awake, running
+ * tasks).  Without the fence the load may be satisfied before the "done"
+ * store is visible (x86's store buffer does exactly that to a release
+ * store), and both sides miss: the lost wake-up that the SPIN model's
+ * WEAK_WAKE variant exhibits (docs/design.md, section 10.5).
  */
 void pr_sleep_wake(struct pr_sleep *s, struct pr_sleeper *me)
 {
+	atomic_thread_fence(memory_order_seq_cst);
 	if (!atomic_load_explicit(&me->in_set_hint, memory_order_seq_cst))
 		return;
 	pr_mutex_lock(&s->lock);

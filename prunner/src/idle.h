@@ -48,7 +48,9 @@ int pr_sleeper_init(struct pr_sleeper *me);
 void pr_sleeper_destroy(struct pr_sleeper *me);
 
 void pr_sleep_prepare(struct pr_sleep *s, struct pr_sleeper *me);
-void pr_sleep_cancel(struct pr_sleep *s, struct pr_sleeper *me);
+/* Leaves the set if still in it.  True when somebody (a notify or a wake)
+ * had taken `me` out already: its wake-up was spent on us. */
+bool pr_sleep_cancel(struct pr_sleep *s, struct pr_sleeper *me);
 void pr_sleep_wait(struct pr_sleep *s, struct pr_sleeper *me);
 /* As pr_sleep_wait, but gives up at deadline_ns (CLOCK_MONOTONIC; < 0:
  * never), leaving the set.  0 when woken, -ETIMEDOUT. */

@@ -11,10 +11,10 @@
  *      onto its own deque so that others can steal from it;
  *   3. the top of another worker's deque, starting from a random victim.
  *
- * When it finds nothing it spins for a while (PR_SPIN_ROUNDS searches),
- * then sets its idle flag, runs the termination check, and goes to sleep
- * through the event count of idle.c, searching once more after announcing
- * itself so that no post is lost.
+ * When a search finds nothing it sets its idle flag and runs the
+ * termination check at once, then spins for a while (PR_SPIN_ROUNDS
+ * searches), then goes to sleep in the sleeper set of idle.c, searching
+ * once more after joining it so that no post is lost.
  */
 #include "internal.h"
 
@@ -177,18 +177,29 @@ static void run_task(struct pr_worker *w, struct pr_task *t)
  * (pr_sleep_notify) and the event (pr_waiter_wake -> pr_sleep_wake) take it
  * out.  The event's side stores its "done" state, then wakes; here we join
  * the set, then test done(): either we see it, or the waker finds us in the
- * set (the set's lock orders the two).
+ * set (the seq_cst fences of pr_sleep_prepare and pr_sleep_wake order the
+ * two).
+ *
+ * A notify that takes w out of the set may have been meant for new work.
+ * worker_main always searches after such a wake; this loop may instead
+ * return because done() became true.  So `owe_search` records a wake-up
+ * not yet followed by a search that found nothing, and on leaving w passes
+ * it on (pr_sleep_notify), so that no worker stays asleep while a task
+ * waits (docs/design.md, section 5; found by the SPIN model's review).
  */
 int pr_help_until(struct pr_worker *w, bool (*done)(void *), void *arg, int64_t deadline_ns)
 {
 	prunner_t *r = w->runner;
+	bool owe_search = false;
+	int rc = 0;
 	for (;;) {
 		if (done(arg))
-			return 0;
+			break;
 		struct pr_task *t = find_task(w);
 		for (int round = 0; !t && round < PR_SPIN_ROUNDS / 2; round++) {
+			owe_search = false;
 			if (done(arg))
-				return 0;
+				goto out;
 			for (int i = 0; i < PR_PAUSES_PER_ROUND; i++)
 				pr_cpu_relax();
 			t = find_task(w);
@@ -197,18 +208,29 @@ int pr_help_until(struct pr_worker *w, bool (*done)(void *), void *arg, int64_t 
 			run_task(w, t);
 			continue;
 		}
-		if (deadline_ns >= 0 && pr_now_ns() >= deadline_ns)
-			return -ETIMEDOUT;
+		owe_search = false;
+		if (deadline_ns >= 0 && pr_now_ns() >= deadline_ns) {
+			rc = -ETIMEDOUT;
+			break;
+		}
 		pr_sleep_prepare(&r->sleep, &w->sleeper);
 		if (done(arg) || (t = find_task(w))) {
-			pr_sleep_cancel(&r->sleep, &w->sleeper);
+			if (pr_sleep_cancel(&r->sleep, &w->sleeper))
+				owe_search = true;
 			if (t)
 				run_task(w, t);
 			continue;
 		}
-		if (pr_sleep_wait_until(&r->sleep, &w->sleeper, deadline_ns) != 0 && !done(arg))
-			return -ETIMEDOUT;
+		owe_search = true;
+		if (pr_sleep_wait_until(&r->sleep, &w->sleeper, deadline_ns) != 0 && !done(arg)) {
+			rc = -ETIMEDOUT;
+			break;
+		}
 	}
+out:
+	if (owe_search)
+		pr_sleep_notify(&r->sleep);
+	return rc;
 }
 
 static void set_idle(struct pr_worker *w, bool idle)
