@@ -33,6 +33,12 @@
  *     the dict are copied out.
  *   - Threads.  Each function says from which threads it may be called.
  *     "Any thread" includes worker threads running a task.
+ *   - fork().  A child may create and use new runners once every runner of
+ *     the parent was freed (prunner_free, prunner_cleanup) before the fork.
+ *     A runner that exists at the fork, running or not, must not be used
+ *     or freed in the child (its workers do not exist there and its locks
+ *     may be held): such a child should only exec or _exit.  The parent is
+ *     unaffected (docs/RELIABILITY.md, section 3).
  *
  * Header usable from C99 and C++.  Link with -lprunner (pkg-config prunner).
  */
