@@ -11,7 +11,8 @@
 #             case is single-threaded).
 #
 # Logs: BUILD_DIR/meson-logs/testlog-memcheck.json, testlog-helgrind.json,
-# testlog-helgrind-dict-foreach.json, testlog-helgrind-dict-volume.json.
+# testlog-dict-foreach-helgrind.json, testlog-dict-volume-helgrind.json
+# (check's CK_RUN_CASE names one case, so dict runs once per case).
 # Tests run $VALGRIND_JOBS at a time (default: one per CPU; valgrind runs
 # each program's threads one at a time).  Exits 0 when everything passed.
 set -uo pipefail
@@ -37,7 +38,7 @@ fi
 if [[ $what != memcheck ]]; then
 	run --setup helgrind locks
 	for c in foreach volume; do
-		CK_RUN_CASE=$c run --setup helgrind --logbase "testlog-helgrind-dict-$c" dict
+		CK_RUN_CASE=$c run --setup helgrind --logbase "testlog-dict-$c" dict
 	done
 fi
 exit $status
