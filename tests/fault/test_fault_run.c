@@ -176,6 +176,30 @@ static void check_tree(const struct walk *w, prunner_t *r, struct tree *t, bool 
 /* prunner_new + prunner_run                                                */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Arms the walk's fault, then makes a runner configured as c says.  If
+ * prunner_new is the call that fails, it must fail with -ENOMEM and no
+ * effect; the fault is then spent (*fired), and a retry without it makes
+ * the runner, so the rest of the step runs unfaulted (a larger N walks
+ * it).  Otherwise the fault stays armed for the caller's operation.
+ */
+static prunner_t *new_runner_armed(struct walk *w, const struct cfg *c, bool *fired)
+{
+	walk_arm(w->kind, w->n, w->persistent);
+	prunner_t *r = NULL;
+	int rc = prunner_new(&r);
+	if (rc != 0) {
+		*fired = walk_disarm(w->kind);
+		ck_assert_msg(*fired, "prunner_new failed without a fault: %d", rc);
+		ck_assert_int_eq(rc, -ENOMEM);
+		ck_assert_ptr_null(r);
+		ck_assert_int_eq(prunner_new(&r), 0); /* retry */
+	}
+	ck_assert_int_eq(prunner_set_workers(r, c->workers), 0);
+	ck_assert_int_eq(prunner_set_termination(r, c->mode), 0);
+	return r;
+}
+
 static bool step_run(struct walk *w)
 {
 	const struct cfg *c = w->arg;
@@ -184,22 +208,9 @@ static bool step_run(struct walk *w)
 	use_module_api = false;
 
 	bool fired = false;
-	walk_arm(w->kind, w->n, w->persistent);
-	prunner_t *r = NULL;
-	int rc = prunner_new(&r);
-	if (rc != 0) {
-		/* Failed with no effect; the rest of the step runs without the
-		 * fault (a larger N walks it). */
-		fired = walk_disarm(w->kind);
-		ck_assert_msg(fired, "prunner_new failed without a fault: %d", rc);
-		ck_assert_int_eq(rc, -ENOMEM);
-		ck_assert_ptr_null(r);
-		ck_assert_int_eq(prunner_new(&r), 0); /* retry */
-	}
-	ck_assert_int_eq(prunner_set_workers(r, c->workers), 0);
-	ck_assert_int_eq(prunner_set_termination(r, c->mode), 0);
+	prunner_t *r = new_runner_armed(w, c, &fired);
 	ck_assert_int_eq(prunner_set_hooks(r, tree_begin, tree_end, &t), 0);
-	rc = prunner_run(r);
+	int rc = prunner_run(r);
 	fired = walk_disarm(w->kind) || fired;
 	if (rc < 0) {
 		/* The run did not start: no hook, no task, no thread left. */
@@ -327,19 +338,8 @@ static bool step_executor(struct walk *w)
 	tree_reset(&t);
 	use_module_api = false;
 	bool fired = false;
-
-	walk_arm(w->kind, w->n, w->persistent);
-	prunner_t *r = NULL;
-	int rc = prunner_new(&r);
-	if (rc != 0) {
-		fired = walk_disarm(w->kind);
-		ck_assert_msg(fired, "prunner_new failed without a fault: %d", rc);
-		ck_assert_int_eq(rc, -ENOMEM);
-		ck_assert_int_eq(prunner_new(&r), 0);
-	}
-	ck_assert_int_eq(prunner_set_workers(r, c->workers), 0);
-	ck_assert_int_eq(prunner_set_termination(r, c->mode), 0);
-	rc = prunner_open(r);
+	prunner_t *r = new_runner_armed(w, c, &fired);
+	int rc = prunner_open(r);
 	if (rc != 0) {
 		fired = walk_disarm(w->kind) || fired;
 		ck_assert_msg(fired, "prunner_open failed without a fault: %d", rc);
